@@ -1,0 +1,1 @@
+"""Everything that touches the outside: configuration, event store, Kafka, SQL, the CLI."""

@@ -1,0 +1,62 @@
+"""Rendering for the CLI: rich tables for people, ``--json`` for scripts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, is_dataclass
+from enum import Enum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from domain.events import to_jsonable
+from domain.views import OrderView
+
+console = Console()
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses, enums, decimals, UUIDs and datetimes as JSON values."""
+    if is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return to_jsonable(value)
+
+
+def emit_json(value: Any) -> None:
+    print(json.dumps(plain(value), indent=2, sort_keys=True))
+
+
+def order_json(view: OrderView) -> dict[str, Any]:
+    data = plain(view)
+    data["lines"] = [
+        {**plain(line), "subtotal": str(line.subtotal)} for line in view.lines
+    ]
+    return data
+
+
+def show_order(view: OrderView) -> None:
+    console.print(
+        f"[bold]Order {view.order_id}[/bold]  {view.status.value}  "
+        f"customer {view.customer_id}  channel {view.channel}  version {view.version}"
+    )
+    table = Table("SKU", "Qty", "Unit price", "Subtotal")
+    for line in view.lines:
+        table.add_row(line.sku, str(line.quantity), str(line.unit_price), str(line.subtotal))
+    table.add_row("", "", "[bold]Total[/bold]", f"[bold]{view.total} {view.currency}[/bold]")
+    console.print(table)
+    if view.shipping_address:
+        a = view.shipping_address
+        console.print(f"Ship to: {a['name']}, {a['street']}, {a['postal_code']} {a['city']}, {a['country']}")
+    if view.payment_reference:
+        console.print(f"Paid: {view.amount_paid} {view.currency} ({view.payment_reference})")
+    if view.carrier:
+        console.print(f"Shipped: {view.carrier} {view.tracking_number}")
+    if view.cancel_reason:
+        console.print(f"Cancelled: {view.cancel_reason}; refund due {view.refund_due} {view.currency}")

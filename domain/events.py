@@ -1,0 +1,119 @@
+"""The order events as plain data: what leaves the domain.
+
+These functions turn an ``Order`` event into JSON-ready values and back into
+the current schema, so the relay, the history view and the projections all
+see the same shape. Upcasting uses the very ``upcast_vN_vN+1`` methods the
+event store uses, so an old message on Kafka reads like a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid5
+
+from domain.order import Order
+
+# Attributes every eventsourcing event carries; the envelope has its own fields for them.
+_ENVELOPE_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
+EVENT_ID_NAMESPACE = UUID("0b7e4c0e-56a8-4a4e-8f0a-3a1f1c6d2b75")
+
+EVENT_TYPES: dict[str, type] = {
+    cls.TOPIC: cls
+    for cls in (
+        Order.Placed,
+        Order.LineAdded,
+        Order.LineRemoved,
+        Order.QuantityChanged,
+        Order.ShippingAddressSet,
+        Order.Confirmed,
+        Order.Paid,
+        Order.Shipped,
+        Order.Delivered,
+        Order.Cancelled,
+    )
+}
+
+
+class UnknownEventTypeError(ValueError):
+    pass
+
+
+class SchemaVersionTooNewError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One order event as plain values, in the current schema."""
+
+    event_id: str
+    event_type: str
+    schema_version: int
+    aggregate_id: str
+    aggregate_version: int
+    occurred_at: str
+    data: dict[str, Any]
+
+
+def event_id_for(aggregate_id: UUID | str, aggregate_version: int) -> str:
+    """Deterministic: the same event re-published keeps the same id."""
+    return str(uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{aggregate_version}"))
+
+
+def schema_version_of(event_type: str) -> int:
+    return int(getattr(_event_class(event_type), "class_version", 1))
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (UUID,)):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def record_of(domain_event: Any) -> EventRecord:
+    """The plain record of a domain event (already in the current schema)."""
+    event_type = type(domain_event).TOPIC
+    state = vars(domain_event)
+    data = {k: to_jsonable(v) for k, v in state.items() if k not in _ENVELOPE_FIELDS}
+    return EventRecord(
+        event_id=event_id_for(domain_event.originator_id, domain_event.originator_version),
+        event_type=event_type,
+        schema_version=schema_version_of(event_type),
+        aggregate_id=str(domain_event.originator_id),
+        aggregate_version=int(domain_event.originator_version),
+        occurred_at=domain_event.timestamp.isoformat(),
+        data=data,
+    )
+
+
+def upcast(event_type: str, schema_version: int, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` of ``event_type`` at ``schema_version``, raised to the current version."""
+    cls = _event_class(event_type)
+    current = int(getattr(cls, "class_version", 1))
+    if schema_version > current:
+        raise SchemaVersionTooNewError(
+            f"{event_type} schema version {schema_version} is newer than this code "
+            f"knows ({current}); upgrade orderstream before consuming it"
+        )
+    state = dict(data)
+    for version in range(schema_version, current):
+        getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
+    return state
+
+
+def _event_class(event_type: str) -> type:
+    try:
+        return EVENT_TYPES[event_type]
+    except KeyError:
+        raise UnknownEventTypeError(f"unknown event type {event_type!r}") from None
