@@ -1,0 +1,110 @@
+"""The event envelope on Kafka: one JSON message per event.
+
+    key:     order id (UUID string), so one order's events share a partition
+    headers: event_type, schema_version, event_id, aggregate_id,
+             aggregate_version, position
+    value:   {"event_id", "event_type", "schema_version", "aggregate_id",
+              "aggregate_version", "position", "occurred_at", "data": {...}}
+
+``event_id`` is derived from (aggregate id, aggregate version), so a
+re-published event is recognisably the same event. ``decode`` upcasts old
+schema versions with the domain's own upcasters and raises
+:class:`PoisonMessageError` (one line saying what is wrong) for anything it
+cannot read: garbage bytes, a missing field, an unknown event type, a schema
+version newer than the code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from domain.events import EventRecord, SchemaVersionTooNewError, UnknownEventTypeError, upcast
+
+HEADER_FIELDS = ("event_type", "schema_version", "event_id", "aggregate_id", "aggregate_version", "position")
+
+
+class PoisonMessageError(ValueError):
+    """A message that can never be decoded as an order event by this code."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def encode(record: EventRecord, position: int) -> Encoded:
+    """The Kafka message of ``record``, stored at notification ``position``."""
+    body = {
+        "event_id": record.event_id,
+        "event_type": record.event_type,
+        "schema_version": record.schema_version,
+        "aggregate_id": record.aggregate_id,
+        "aggregate_version": record.aggregate_version,
+        "position": position,
+        "occurred_at": record.occurred_at,
+        "data": record.data,
+    }
+    headers = [(name, str(body[name]).encode()) for name in HEADER_FIELDS]
+    return Encoded(
+        key=record.aggregate_id.encode(),
+        value=json.dumps(body, separators=(",", ":")).encode(),
+        headers=headers,
+    )
+
+
+def decode(value: bytes | None) -> tuple[EventRecord, int]:
+    """The event (in the current schema) and its position, from a message value."""
+    if value is None:
+        raise PoisonMessageError("message has no value (a tombstone?)")
+    try:
+        body = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PoisonMessageError(f"message value is not JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise PoisonMessageError("message value is not a JSON object")
+    try:
+        record = EventRecord(
+            event_id=_str(body, "event_id"),
+            event_type=_str(body, "event_type"),
+            schema_version=_int(body, "schema_version"),
+            aggregate_id=_str(body, "aggregate_id"),
+            aggregate_version=_int(body, "aggregate_version"),
+            occurred_at=_str(body, "occurred_at"),
+            data=upcast(_str(body, "event_type"), _int(body, "schema_version"), _dict(body, "data")),
+        )
+        position = _int(body, "position")
+    except (UnknownEventTypeError, SchemaVersionTooNewError) as e:
+        raise PoisonMessageError(str(e)) from None
+    return record, position
+
+
+def _field(body: dict[str, Any], name: str) -> Any:
+    try:
+        return body[name]
+    except KeyError:
+        raise PoisonMessageError(f"message has no {name!r} field") from None
+
+
+def _str(body: dict[str, Any], name: str) -> str:
+    value = _field(body, name)
+    if not isinstance(value, str):
+        raise PoisonMessageError(f"message field {name!r} is not a string")
+    return value
+
+
+def _int(body: dict[str, Any], name: str) -> int:
+    value = _field(body, name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PoisonMessageError(f"message field {name!r} is not an integer")
+    return value
+
+
+def _dict(body: dict[str, Any], name: str) -> dict[str, Any]:
+    value = _field(body, name)
+    if not isinstance(value, dict):
+        raise PoisonMessageError(f"message field {name!r} is not an object")
+    return value

@@ -1,0 +1,1 @@
+"""Read models: the projection contract and the built-in projections."""
