@@ -135,12 +135,11 @@ def kafka_bootstrap() -> str:
     bootstrap = kafka_bootstrap_address()
     try:
         run_sync(lambda: _check_kafka(bootstrap))
+        problem = None
     except Exception as exc:  # any failure: the broker is not usable
-        pytest.fail(
-            f"Kafka is not reachable at {bootstrap}: {HOW_TO_START} "
-            f"[{type(exc).__name__}: {exc}]",
-            pytrace=False,
-        )
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        pytest.fail(f"Kafka is not reachable at {bootstrap}: {HOW_TO_START} [{problem}]", pytrace=False)
     return bootstrap
 
 
@@ -255,12 +254,14 @@ def pg_url() -> str:
 
         with psycopg.connect(url, connect_timeout=10) as conn:
             conn.execute("SELECT 1")
-    except Exception as exc:
+        problem = None
+    except Exception as exc:  # any failure: the server is not usable
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
         shown = pg_database_for(url, urlsplit(url).path.lstrip("/"))
         pytest.fail(
-            f"PostgreSQL is not reachable at {shown.host}:{shown.port} "
-            f"(user {shown.user}, database {shown.dbname}): {HOW_TO_START} "
-            f"[{type(exc).__name__}: {exc}]",
+            f"PostgreSQL is not reachable at {shown.host}:{shown.port} (user {shown.user}, "
+            f"database {shown.dbname}): {HOW_TO_START} [{problem}]",
             pytrace=False,
         )
     return url
