@@ -18,6 +18,7 @@ from domain.errors import ConcurrencyError, OrderError
 # Importing the command modules registers their commands on ``app``.
 from adapters.cli import orders as _orders  # noqa: F401,E402
 from adapters.cli import demo as _demo  # noqa: F401,E402
+from adapters.cli import relay as _relay  # noqa: F401,E402
 
 EXIT_RULE = 1
 EXIT_USAGE = 2

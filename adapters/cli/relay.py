@@ -1,0 +1,90 @@
+"""``orders relay``: publish the event store's log to Kafka, and report progress."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import click
+
+from adapters.cli.app import app, json_option, settings_of
+from adapters.cli.output import console, emit_json
+from adapters.config import ConfigurationError, Settings
+from adapters.event_store import open_orders
+from adapters.kafka_topics import FiniteRetentionError, TopicProvisioningError
+from adapters.relay import Relay, RelayReport, open_checkpoints, relay_status
+
+
+@app.group()
+def relay() -> None:
+    """Publish every stored event to Kafka (the relay) and report its progress."""
+
+
+@relay.command("run")
+@click.option("--once", is_flag=True, help="Publish the backlog present at start, then exit.")
+@click.option("-v", "--verbose", is_flag=True, help="Also log the Kafka client's own messages.")
+@click.pass_context
+def run(ctx: click.Context, once: bool, verbose: bool) -> None:
+    """Follow the event store's log and publish each event to the topic.
+
+    Runs until SIGTERM/SIGINT (flushes in-flight messages and records the
+    checkpoint, then exits 0), or with --once until the backlog is out.
+    """
+    settings = settings_of(ctx)
+    if not settings.uses_kafka:
+        raise ConfigurationError(
+            "the relay needs Kafka: set ORDERS_KAFKA_BOOTSTRAP=host:port (or pass `orders --kafka host:port`)"
+        )
+    _configure_logging(verbose)
+    try:
+        report = asyncio.run(_run(settings, once))
+    except (FiniteRetentionError, TopicProvisioningError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"relay stopped: checkpoint {report.checkpoint}, {report.published} messages published", err=True)
+
+
+async def _run(settings: Settings, once: bool) -> RelayReport:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    orders = open_orders(settings)
+    try:
+        return await Relay(settings, orders, open_checkpoints(settings)).run(stop, once=once)
+    finally:
+        orders.close()
+
+
+@relay.command("status")
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show the relay's checkpoint, the newest notification id and the lag."""
+    settings = settings_of(ctx)
+    orders = open_orders(settings)
+    checkpoints = open_checkpoints(settings)
+    try:
+        state = relay_status(settings, orders, checkpoints)
+    finally:
+        checkpoints.close()
+        orders.close()
+    if as_json:
+        emit_json(state)
+    else:
+        console.print(
+            f"topic {state.topic}: checkpoint {state.checkpoint}, newest notification "
+            f"{state.newest}, lag {state.lag}"
+        )
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    # aiokafka logs every reconnect attempt (with tracebacks) while a broker is
+    # down; the relay logs one line per retry itself. --verbose shows both.
+    logging.getLogger("aiokafka").setLevel(logging.INFO if verbose else logging.CRITICAL)
