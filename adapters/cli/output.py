@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from enum import Enum
 from typing import Any
 
@@ -19,7 +19,9 @@ console = Console()
 def plain(value: Any) -> Any:
     """Dataclasses, enums, decimals, UUIDs and datetimes as JSON values."""
     if is_dataclass(value) and not isinstance(value, type):
-        value = asdict(value)
+        # Not dataclasses.asdict: it deep-copies every field, and an OrderView's
+        # shipping address is a MappingProxyType, which cannot be copied.
+        value = {f.name: getattr(value, f.name) for f in fields(value)}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict) or hasattr(value, "items"):

@@ -1,0 +1,127 @@
+"""Settings from the environment, and the eventsourcing environment built from them.
+
+Every test passes its own ``environ``: nothing reads the process environment.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.config import ConfigurationError, Settings, redact
+from adapters.event_store import eventsourcing_env
+
+PG_URL = "postgresql://orders:s3cret@db.example:6543/orderstream"
+
+
+@pytest.mark.parametrize("key", ["POSTGRES_ENABLE_DB_FUNCTIONS", "ORDERS_POSTGRES_ENABLE_DB_FUNCTIONS"])
+@pytest.mark.parametrize("value", ["y", "yes", "1", "true", "anything"])
+def test_settings_refuse_enabled_postgres_db_functions(key, value):
+    with pytest.raises(ConfigurationError, match=f"{key} must not be enabled.*unset it"):
+        Settings.from_env({key: value})
+
+
+@pytest.mark.parametrize("value", ["", "n", "no", "0", "false", "off"])
+def test_settings_accept_disabled_postgres_db_functions(value):
+    Settings.from_env({"POSTGRES_ENABLE_DB_FUNCTIONS": value})
+
+
+def test_settings_default_to_the_embedded_stores():
+    settings = Settings.from_env({})
+    assert (settings.event_store_kind, settings.uses_kafka, settings.topic_partitions) == ("sqlite", False, 6)
+
+
+def test_settings_read_every_variable():
+    settings = Settings.from_env(
+        {
+            "ORDERS_EVENT_STORE_URL": PG_URL,
+            "ORDERS_READ_MODEL_URL": "sqlite:///rm.db",
+            "ORDERS_KAFKA_BOOTSTRAP": " localhost:9092 ",
+            "ORDERS_TOPIC": "t",
+            "ORDERS_TOPIC_PARTITIONS": "3",
+            "ORDERS_ALLOW_FINITE_RETENTION": "yes",
+            "ORDERS_RELAY_POLL_INTERVAL": "0.5",
+            "ORDERS_PROJECTIONS": "a:B, ,c:D",
+        }
+    )
+    assert settings == Settings(
+        event_store_url=PG_URL,
+        read_model_url="sqlite:///rm.db",
+        kafka_bootstrap="localhost:9092",
+        topic="t",
+        topic_partitions=3,
+        allow_finite_retention=True,
+        relay_poll_interval=0.5,
+        extra_projections=("a:B", "c:D"),
+    )
+
+
+def test_overrides_win_over_the_environment():
+    settings = Settings.from_env({"ORDERS_TOPIC": "from-env"}, topic="from-flag")
+    assert settings.topic == "from-flag"
+
+
+def test_overrides_of_none_leave_the_environment_value():
+    settings = Settings.from_env({"ORDERS_TOPIC": "from-env"}, topic=None)
+    assert settings.topic == "from-env"
+
+
+@pytest.mark.parametrize("url", ["mysql://x", "http://host/db", "events.db"])
+def test_an_unsupported_event_store_url_is_refused(url):
+    with pytest.raises(ConfigurationError, match="ORDERS_EVENT_STORE_URL .* use sqlite:///PATH or postgresql://"):
+        Settings.from_env({"ORDERS_EVENT_STORE_URL": url})
+
+
+@pytest.mark.parametrize("value, message", [("six", "not a whole number"), ("0", "at least 1")])
+def test_a_bad_partition_count_is_refused(value, message):
+    with pytest.raises(ConfigurationError, match=f"ORDERS_TOPIC_PARTITIONS=.*{message}"):
+        Settings.from_env({"ORDERS_TOPIC_PARTITIONS": value})
+
+
+@pytest.mark.parametrize("value, message", [("soon", "not a number"), ("0", "greater than zero"), ("-1", "greater than zero")])
+def test_a_bad_poll_interval_is_refused(value, message):
+    with pytest.raises(ConfigurationError, match=f"ORDERS_RELAY_POLL_INTERVAL=.*{message}"):
+        Settings.from_env({"ORDERS_RELAY_POLL_INTERVAL": value})
+
+
+def test_a_yes_no_setting_refuses_other_words():
+    with pytest.raises(ConfigurationError, match="ORDERS_ALLOW_FINITE_RETENTION=.*must be yes or no"):
+        Settings.from_env({"ORDERS_ALLOW_FINITE_RETENTION": "maybe"})
+
+
+def test_a_sqlite_url_without_a_path_is_refused():
+    with pytest.raises(ConfigurationError, match="needs a file path"):
+        Settings(event_store_url="sqlite:///").sqlite_path
+
+
+def test_a_postgresql_url_gives_its_location():
+    pg = Settings(event_store_url=PG_URL).postgres
+    assert (pg.host, pg.port, pg.user, pg.password, pg.dbname) == (
+        "db.example", 6543, "orders", "s3cret", "orderstream"
+    )
+
+
+def test_a_postgresql_url_without_a_database_is_refused_without_its_password():
+    with pytest.raises(ConfigurationError, match=r"needs user, host and database") as raised:
+        Settings(event_store_url="postgresql://orders:s3cret@db.example:6543/").postgres
+    assert "s3cret" not in str(raised.value)
+
+
+def test_redact_hides_the_password():
+    assert redact(PG_URL) == "postgresql://orders:***@db.example:6543/orderstream"
+
+
+def test_the_postgres_event_store_env_always_disables_db_functions():
+    env = eventsourcing_env(Settings(event_store_url=PG_URL))
+    assert env["POSTGRES_ENABLE_DB_FUNCTIONS"] == env["ORDERS_POSTGRES_ENABLE_DB_FUNCTIONS"] == "n"
+
+
+def test_the_postgres_event_store_env_points_eventsourcing_at_the_url():
+    env = eventsourcing_env(Settings(event_store_url=PG_URL))
+    assert {k: env[f"ORDERS_{k}"] for k in ("PERSISTENCE_MODULE", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DBNAME")} == {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_HOST": "db.example",
+        "POSTGRES_PORT": "6543",
+        "POSTGRES_USER": "orders",
+        "POSTGRES_PASSWORD": "s3cret",
+        "POSTGRES_DBNAME": "orderstream",
+    }
