@@ -127,7 +127,7 @@ async def _create_if_absent(admin: AIOKafkaAdminClient, topic: str, partitions: 
 
 async def _describe_config(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
     responses = await admin.describe_configs(
-        [ConfigResource(ConfigResourceType.TOPIC, topic, list(CHECKED_CONFIGS))]
+        [ConfigResource(ConfigResourceType.TOPIC, topic, dict.fromkeys(CHECKED_CONFIGS))]
     )
     config: dict[str, str] = {}
     for response in responses:

@@ -615,8 +615,11 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
 def _describe(e: BaseException | None) -> str:
     if e is None:
         return "unknown error"
+    name = type(e).__name__
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+    if text.startswith(name):  # aiokafka errors already name themselves
+        return text
+    return f"{name}: {text}" if text else name
 
 
 # ------------------------------------------------------------------ status

@@ -1,0 +1,60 @@
+"""Notifications -> Kafka messages: the relay's encoding step, without a broker."""
+
+from __future__ import annotations
+
+import json
+
+from adapters.envelope import HEADER_FIELDS, decode
+from adapters.relay import messages_of
+from domain.events import event_id_for
+from tests.unit.relay.notifications import as_v1_placed, in_memory_orders, notifications, one_of_each
+
+
+def _messages():
+    orders = in_memory_orders()
+    one_of_each(orders)
+    stored = notifications(orders)
+    return stored, messages_of(stored, orders.mapper.to_domain_event), orders
+
+
+def test_each_notification_becomes_one_message_in_log_order():
+    stored, messages, _ = _messages()
+    assert [m.position for m in messages] == [n.id for n in stored]
+
+
+def test_the_key_is_the_order_id():
+    stored, messages, _ = _messages()
+    assert [m.key for m in messages] == [str(n.originator_id).encode() for n in stored]
+
+
+def test_the_value_carries_the_notification_id_as_position():
+    _, messages, _ = _messages()
+    assert [decode(m.value)[1] for m in messages] == [m.position for m in messages]
+
+
+def test_the_value_is_the_event_as_the_domain_records_it():
+    stored, messages, orders = _messages()
+    order_id = stored[0].originator_id
+    history = orders.order_history(order_id)
+    published = [decode(m.value)[0] for m in messages if m.key == str(order_id).encode()]
+    assert published == history
+
+
+def test_headers_repeat_the_envelope_fields():
+    _, messages, _ = _messages()
+    for m in messages:
+        body = json.loads(m.value)
+        assert dict(m.headers) == {name: str(body[name]).encode() for name in HEADER_FIELDS}
+
+
+def test_event_ids_are_derived_from_order_id_and_version():
+    stored, messages, _ = _messages()
+    for n, m in zip(stored, messages):
+        assert json.loads(m.value)["event_id"] == event_id_for(n.originator_id, n.originator_version)
+
+
+def test_a_stored_v1_placed_event_is_published_upcast_to_the_current_schema():
+    stored, _, orders = _messages()
+    (message,) = messages_of([as_v1_placed(stored[0])], orders.mapper.to_domain_event)
+    body = json.loads(message.value)
+    assert (body["schema_version"], body["data"]["channel"]) == (2, "web")
