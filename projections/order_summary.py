@@ -1,0 +1,287 @@
+"""``order_summary``: one row per order, for order pages and operational counts.
+
+Each row holds the order's customer, channel, currency, status, line count,
+total, the amount paid and refund due, and the time of each lifecycle step
+(the ``occurred_at`` of the event that took it, as fixed-width UTC text, see
+``projections.values``). The order's current lines are kept on the row as
+JSON (``{sku: {"quantity": n, "unit_price": "9.99"}}``) so that
+``LineAdded``/``LineRemoved``/``QuantityChanged`` keep ``total`` and
+``line_count`` exact with a single read and write of the order's own row:
+the table is keyed by the order id, so the framework prefetches a whole
+batch's rows in one query.
+
+Ordering and idempotency: every row depends on one order's events only, which
+arrive in aggregate-version order (one Kafka partition per order; the
+framework drops duplicates and reports gaps), so a rebuild reaches exactly the
+incremental state. An event for an order this projection has never seen
+placed is an error, never skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, Connection, Index, Integer, MetaData, String, Table, func, select
+
+from domain.events import EventRecord
+from domain.order import Order, OrderStatus
+from projections.contract import Projection, Rows, handles
+from projections.types import Money
+from projections.values import TIMESTAMP_LENGTH, moment, money, timestamp
+
+# Lifecycle steps whose time the summary records: status -> column.
+STEP_COLUMNS = {
+    OrderStatus.PLACED.value: "placed_at",
+    OrderStatus.CONFIRMED.value: "confirmed_at",
+    OrderStatus.PAID.value: "paid_at",
+    OrderStatus.SHIPPED.value: "shipped_at",
+    OrderStatus.DELIVERED.value: "delivered_at",
+    OrderStatus.CANCELLED.value: "cancelled_at",
+}
+STATUSES = tuple(STEP_COLUMNS)
+# Statuses whose payment stands (a cancelled paid order is refunded).
+REVENUE_STATUSES = (OrderStatus.PAID.value, OrderStatus.SHIPPED.value, OrderStatus.DELIVERED.value)
+
+
+class OrderSummaryStateError(RuntimeError):
+    """An event refers to an order or line the summary does not hold."""
+
+
+class OrderSummary(Projection):
+    """One row per order: who, what, how much, and when each step happened."""
+
+    name = "order_summary"
+    version = 1
+    metadata = MetaData()
+    orders = Table(
+        "order_summary",
+        metadata,
+        Column("order_id", String(36), primary_key=True),
+        Column("customer_id", String(64), nullable=False),
+        Column("channel", String(16), nullable=False),
+        Column("currency", String(3), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("line_count", Integer, nullable=False),
+        Column("total", Money, nullable=False),
+        Column("amount_paid", Money, nullable=True),
+        Column("refund_due", Money, nullable=True),
+        Column("placed_at", String(TIMESTAMP_LENGTH), nullable=False),
+        Column("confirmed_at", String(TIMESTAMP_LENGTH), nullable=True),
+        Column("paid_at", String(TIMESTAMP_LENGTH), nullable=True),
+        Column("shipped_at", String(TIMESTAMP_LENGTH), nullable=True),
+        Column("delivered_at", String(TIMESTAMP_LENGTH), nullable=True),
+        Column("cancelled_at", String(TIMESTAMP_LENGTH), nullable=True),
+        Column("lines", JSON, nullable=False),
+        Index("ix_order_summary_placed_at", "placed_at"),
+    )
+
+    @handles(Order.Placed)
+    def placed(self, rows: Rows, event: EventRecord) -> None:
+        data = event.data
+        lines = {
+            ln["sku"]: {"quantity": int(ln["quantity"]), "unit_price": ln["unit_price"]}
+            for ln in data["lines"]
+        }
+        rows.put(
+            self.orders,
+            {
+                "order_id": event.aggregate_id,
+                "customer_id": data["customer_id"],
+                "channel": data["channel"],
+                "currency": data["currency"],
+                "status": OrderStatus.PLACED.value,
+                "line_count": len(lines),
+                "total": _total(lines),
+                "amount_paid": None,
+                "refund_due": None,
+                "placed_at": timestamp(event.occurred_at),
+                "confirmed_at": None,
+                "paid_at": None,
+                "shipped_at": None,
+                "delivered_at": None,
+                "cancelled_at": None,
+                "lines": lines,
+            },
+        )
+
+    @handles(Order.LineAdded)
+    def line_added(self, rows: Rows, event: EventRecord) -> None:
+        row = self._row(rows, event)
+        sku = event.data["sku"]
+        line = {"quantity": int(event.data["quantity"]), "unit_price": event.data["unit_price"]}
+        lines = {**row["lines"], sku: line}
+        rows.put(self.orders, {**row, "lines": lines, "line_count": len(lines),
+                               "total": row["total"] + _subtotal(line)})
+
+    @handles(Order.LineRemoved)
+    def line_removed(self, rows: Rows, event: EventRecord) -> None:
+        row = self._row(rows, event)
+        lines = dict(row["lines"])
+        line = _pop_line(lines, event)
+        rows.put(self.orders, {**row, "lines": lines, "line_count": len(lines),
+                               "total": row["total"] - _subtotal(line)})
+
+    @handles(Order.QuantityChanged)
+    def quantity_changed(self, rows: Rows, event: EventRecord) -> None:
+        row = self._row(rows, event)
+        lines = dict(row["lines"])
+        old = _pop_line(lines, event)
+        new = {**old, "quantity": int(event.data["quantity"])}
+        lines[event.data["sku"]] = new
+        rows.put(self.orders, {**row, "lines": lines,
+                               "total": row["total"] - _subtotal(old) + _subtotal(new)})
+
+    @handles(Order.Confirmed)
+    def confirmed(self, rows: Rows, event: EventRecord) -> None:
+        self._step(rows, event, OrderStatus.CONFIRMED)
+
+    @handles(Order.Paid)
+    def paid(self, rows: Rows, event: EventRecord) -> None:
+        self._step(rows, event, OrderStatus.PAID, amount_paid=money(event.data["amount"]))
+
+    @handles(Order.Shipped)
+    def shipped(self, rows: Rows, event: EventRecord) -> None:
+        self._step(rows, event, OrderStatus.SHIPPED)
+
+    @handles(Order.Delivered)
+    def delivered(self, rows: Rows, event: EventRecord) -> None:
+        self._step(rows, event, OrderStatus.DELIVERED)
+
+    @handles(Order.Cancelled)
+    def cancelled(self, rows: Rows, event: EventRecord) -> None:
+        self._step(rows, event, OrderStatus.CANCELLED, refund_due=money(event.data["refund_due"]))
+
+    def _step(self, rows: Rows, event: EventRecord, status: OrderStatus, **changes: Any) -> None:
+        row = self._row(rows, event)
+        rows.put(
+            self.orders,
+            {**row, **changes, "status": status.value,
+             STEP_COLUMNS[status.value]: timestamp(event.occurred_at)},
+        )
+
+    def _row(self, rows: Rows, event: EventRecord) -> dict[str, Any]:
+        row = rows.get(self.orders, event.aggregate_id)
+        if row is None:
+            raise OrderSummaryStateError(
+                f"{event.event_type} (version {event.aggregate_version}) for order "
+                f"{event.aggregate_id}, which order_summary has never seen placed"
+            )
+        return row
+
+
+def _subtotal(line: dict[str, Any]) -> Decimal:
+    return money(line["unit_price"]) * line["quantity"]
+
+
+def _total(lines: dict[str, dict[str, Any]]) -> Decimal:
+    return sum((_subtotal(ln) for ln in lines.values()), start=Decimal(0))
+
+
+def _pop_line(lines: dict[str, dict[str, Any]], event: EventRecord) -> dict[str, Any]:
+    try:
+        return lines.pop(event.data["sku"])
+    except KeyError:
+        raise OrderSummaryStateError(
+            f"{event.event_type} (version {event.aggregate_version}) for order "
+            f"{event.aggregate_id} names SKU {event.data['sku']}, which is not on the order"
+        ) from None
+
+
+# ---- queries ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+
+    @property
+    def subtotal(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True)
+class OrderSummaryRow:
+    order_id: str
+    customer_id: str
+    channel: str
+    currency: str
+    status: str
+    line_count: int
+    total: Decimal
+    amount_paid: Decimal | None
+    refund_due: Decimal | None
+    placed_at: datetime
+    confirmed_at: datetime | None
+    paid_at: datetime | None
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+    lines: tuple[SummaryLine, ...]
+
+
+def get_order_summary(conn: Connection, order_id: str) -> OrderSummaryRow | None:
+    """The summary of one order, or None when the read model has no such order."""
+    table = OrderSummary.orders
+    row = conn.execute(select(table).where(table.c.order_id == str(order_id))).mappings().first()
+    return None if row is None else _summary(row)
+
+
+def recent_orders(conn: Connection, limit: int = 10) -> list[OrderSummaryRow]:
+    """The ``limit`` most recently placed orders, newest first."""
+    table = OrderSummary.orders
+    query = select(table).order_by(table.c.placed_at.desc(), table.c.order_id).limit(limit)
+    return [_summary(row) for row in conn.execute(query).mappings()]
+
+
+def orders_by_status(conn: Connection) -> dict[str, int]:
+    """How many orders are in each status (every status present, zeros included)."""
+    table = OrderSummary.orders
+    counts = dict.fromkeys(STATUSES, 0)
+    query = select(table.c.status, func.count()).group_by(table.c.status)
+    for status, count in conn.execute(query):
+        counts[status] = count
+    return counts
+
+
+def revenue_by_currency(conn: Connection) -> dict[str, Decimal]:
+    """Amounts paid on orders that are paid, shipped or delivered, per currency.
+
+    A paid order that was cancelled is refunded, so it does not count.
+    """
+    table = OrderSummary.orders
+    query = (
+        select(table.c.currency, func.sum(table.c.amount_paid))
+        .where(table.c.status.in_(REVENUE_STATUSES))
+        .group_by(table.c.currency)
+        .order_by(table.c.currency)
+    )
+    return {currency: amount for currency, amount in conn.execute(query)}
+
+
+def _summary(row: Any) -> OrderSummaryRow:
+    return OrderSummaryRow(
+        order_id=row["order_id"],
+        customer_id=row["customer_id"],
+        channel=row["channel"],
+        currency=row["currency"],
+        status=row["status"],
+        line_count=row["line_count"],
+        total=row["total"],
+        amount_paid=row["amount_paid"],
+        refund_due=row["refund_due"],
+        placed_at=moment(row["placed_at"]),
+        confirmed_at=moment(row["confirmed_at"]),
+        paid_at=moment(row["paid_at"]),
+        shipped_at=moment(row["shipped_at"]),
+        delivered_at=moment(row["delivered_at"]),
+        cancelled_at=moment(row["cancelled_at"]),
+        lines=tuple(
+            SummaryLine(sku, int(ln["quantity"]), money(ln["unit_price"]))
+            for sku, ln in sorted(row["lines"].items())
+        ),
+    )

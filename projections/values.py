@@ -1,0 +1,33 @@
+"""Plain-value helpers shared by the built-in projections.
+
+Times are stored as fixed-width UTC ISO-8601 text
+(``2026-01-01T09:30:00.000000+00:00``, 32 characters): the same bytes on
+SQLite and PostgreSQL, and text order is time order, so ``ORDER BY`` and
+``max`` work on the column directly. Query functions hand readers aware
+``datetime`` values.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+TIMESTAMP_LENGTH = 32
+
+
+def timestamp(occurred_at: str) -> str:
+    """An event's ``occurred_at`` as fixed-width UTC text (sortable as text)."""
+    moment = datetime.fromisoformat(occurred_at)
+    if moment.tzinfo is None:
+        raise ValueError(f"event time {occurred_at!r} has no time zone")
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def moment(stored: str | None) -> datetime | None:
+    """A stored timestamp back as an aware ``datetime`` (None stays None)."""
+    return None if stored is None else datetime.fromisoformat(stored)
+
+
+def money(value: str) -> Decimal:
+    """A money field of ``event.data`` (a decimal string) as an exact Decimal."""
+    return Decimal(value)
