@@ -37,7 +37,7 @@ from domain.events import EventRecord
 from domain.order import Order
 from projections.contract import Projection, Rows, handles
 from projections.types import Money
-from projections.values import TIMESTAMP_LENGTH, moment, money, timestamp
+from projections.values import TIMESTAMP_LENGTH, in_currency, moment, money, timestamp
 
 
 class CustomerOrdersStateError(RuntimeError):
@@ -228,7 +228,7 @@ def lifetime_value_by_currency(conn: Connection) -> dict[str, Decimal]:
         .group_by(values.c.currency)
         .order_by(values.c.currency)
     )
-    return {currency: amount for currency, amount in conn.execute(query)}
+    return {currency: in_currency(amount, currency) for currency, amount in conn.execute(query)}
 
 
 def _customers(conn: Connection, rows: list[Any]) -> list[CustomerOrdersRow]:
@@ -245,7 +245,10 @@ def _customers(conn: Connection, rows: list[Any]) -> list[CustomerOrdersRow]:
             order_count=row["order_count"],
             open_orders=row["open_orders"],
             last_order_at=moment(row["last_order_at"]),
-            lifetime_value={v["currency"]: v["lifetime_value"] for v in by_customer[row["customer_id"]]},
+            lifetime_value={
+                v["currency"]: in_currency(v["lifetime_value"], v["currency"])
+                for v in by_customer[row["customer_id"]]
+            },
             paid_orders=sum(v["paid_orders"] for v in by_customer[row["customer_id"]]),
         )
         for row in rows

@@ -30,7 +30,7 @@ from domain.events import EventRecord
 from domain.order import Order, OrderStatus
 from projections.contract import Projection, Rows, handles
 from projections.types import Money
-from projections.values import TIMESTAMP_LENGTH, moment, money, timestamp
+from projections.values import TIMESTAMP_LENGTH, in_currency, moment, money, timestamp
 
 # Lifecycle steps whose time the summary records: status -> column.
 STEP_COLUMNS = {
@@ -260,7 +260,7 @@ def revenue_by_currency(conn: Connection) -> dict[str, Decimal]:
         .group_by(table.c.currency)
         .order_by(table.c.currency)
     )
-    return {currency: amount for currency, amount in conn.execute(query)}
+    return {currency: in_currency(amount, currency) for currency, amount in conn.execute(query)}
 
 
 def _summary(row: Any) -> OrderSummaryRow:
@@ -271,9 +271,9 @@ def _summary(row: Any) -> OrderSummaryRow:
         currency=row["currency"],
         status=row["status"],
         line_count=row["line_count"],
-        total=row["total"],
-        amount_paid=row["amount_paid"],
-        refund_due=row["refund_due"],
+        total=in_currency(row["total"], row["currency"]),
+        amount_paid=in_currency(row["amount_paid"], row["currency"]),
+        refund_due=in_currency(row["refund_due"], row["currency"]),
         placed_at=moment(row["placed_at"]),
         confirmed_at=moment(row["confirmed_at"]),
         paid_at=moment(row["paid_at"]),

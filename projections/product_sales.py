@@ -43,7 +43,7 @@ from domain.events import EventRecord
 from domain.order import Order
 from projections.contract import Projection, Rows, handles
 from projections.types import Money
-from projections.values import money
+from projections.values import in_currency, money
 
 UNIT_COLUMNS = ("units_ordered", "units_paid", "units_cancelled")
 
@@ -249,7 +249,7 @@ def revenue_by_currency(conn: Connection) -> dict[str, Decimal]:
         .group_by(revenue.c.currency)
         .order_by(revenue.c.currency)
     )
-    return {currency: amount for currency, amount in conn.execute(query)}
+    return {currency: in_currency(amount, currency) for currency, amount in conn.execute(query)}
 
 
 def _products(conn: Connection, rows: list[Any]) -> list[ProductSalesRow]:
@@ -259,7 +259,7 @@ def _products(conn: Connection, rows: list[Any]) -> list[ProductSalesRow]:
     if skus:
         query = select(revenue).where(revenue.c.sku.in_(skus)).order_by(revenue.c.currency)
         for value in conn.execute(query).mappings():
-            by_sku[value["sku"]][value["currency"]] = value["revenue"]
+            by_sku[value["sku"]][value["currency"]] = in_currency(value["revenue"], value["currency"])
     return [
         ProductSalesRow(
             sku=row["sku"],

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from domain.money import to_money
+
 TIMESTAMP_LENGTH = 32
 
 
@@ -31,3 +33,12 @@ def moment(stored: str | None) -> datetime | None:
 def money(value: str) -> Decimal:
     """A money field of ``event.data`` (a decimal string) as an exact Decimal."""
     return Decimal(value)
+
+
+def in_currency(amount: Decimal | None, currency: str) -> Decimal | None:
+    """A stored amount at ``currency``'s minor unit (``20.500`` -> ``20.50`` EUR).
+
+    Money columns keep thousandths; readers get the currency's own precision.
+    An amount finer than that is an error, never rounded away.
+    """
+    return None if amount is None else to_money(amount, currency)

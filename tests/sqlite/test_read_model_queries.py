@@ -34,8 +34,8 @@ from projections.product_sales import (
     sales_currencies,
     top_products,
 )
-from projections.testing import project
-from tests.unit.projections.stories import OrderStory, at
+from tests.sqlite.read_model_rows import load, placed_at
+from tests.unit.projections.stories import OrderStory
 
 
 @pytest.fixture
@@ -46,22 +46,6 @@ def conn(tmp_path: Path) -> Iterator[Connection]:
     with engine.connect() as connection:
         yield connection
     engine.dispose()
-
-
-def load(conn: Connection, *stories: OrderStory) -> None:
-    """Project the stories' events with every built-in projection and store the rows."""
-    events = [r for story in stories for r in story.records]
-    for projection in BUILT_IN:
-        rows = project(projection(), events)
-        for table in projection.tables():
-            if rows.all(table):
-                conn.execute(table.insert(), rows.all(table))
-    conn.commit()
-
-
-def placed_at(story: OrderStory, when: str) -> OrderStory:
-    story.records[0] = at(story.records[0], when)
-    return story
 
 
 # ---- order_summary ------------------------------------------------------

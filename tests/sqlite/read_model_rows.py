@@ -1,0 +1,26 @@
+"""Fill read-model tables from order stories, through the projections' own handlers."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from projections import BUILT_IN
+from projections.testing import project
+from tests.unit.projections.stories import OrderStory, at
+
+
+def load(conn: Connection, *stories: OrderStory) -> None:
+    """Project the stories' events with every built-in projection and store the rows."""
+    events = [r for story in stories for r in story.records]
+    for projection in BUILT_IN:
+        rows = project(projection(), events)
+        for table in projection.tables():
+            if rows.all(table):
+                conn.execute(table.insert(), rows.all(table))
+    conn.commit()
+
+
+def placed_at(story: OrderStory, when: str) -> OrderStory:
+    """``story`` with its placement at ``when`` (ISO text)."""
+    story.records[0] = at(story.records[0], when)
+    return story
