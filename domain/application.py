@@ -36,6 +36,15 @@ class Orders(Application):
     name = "Orders"
     max_attempts = 8
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # eventsourcing names an application after its class, and PostgreSQL
+        # table names follow the name: a subclass must keep reading and
+        # writing the same events.
+        pinned = "name" not in cls.__dict__
+        super().__init_subclass__(**kwargs)
+        if pinned:
+            cls.name = Orders.name
+
     # ---- commands -------------------------------------------------------
 
     def place_order(

@@ -1,0 +1,9 @@
+from domain.application import Orders
+
+
+def test_a_subclass_of_orders_keeps_the_pinned_application_name():
+    # PostgreSQL table names follow the application name; a subclass must share the events.
+    class InstrumentedOrders(Orders):
+        pass
+
+    assert InstrumentedOrders.name == "Orders"
