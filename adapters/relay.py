@@ -506,10 +506,14 @@ class Relay:
         stopping = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait({acker, sender, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stopping.done() and not acker.done():
+                # Let the batch being handed over finish, so the checkpoint covers all
+                # that was sent (unless Kafka is so slow that send() itself blocks).
+                await asyncio.wait({sender, acker}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
             if not sender.done():
-                # Stop requested, or the acker failed. Messages the sender handed to
-                # the producer but not yet to the acker are after the checkpoint: at
-                # worst they are published twice.
+                # The acker failed, or send() is blocked. Messages the sender handed
+                # to the producer but not yet to the acker are after the checkpoint:
+                # at worst they are published twice.
                 sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
             queue.put_nowait(None)
