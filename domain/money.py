@@ -57,7 +57,10 @@ def to_money(value: Decimal | str | int, currency: str, *, what: str = "amount")
     if not amount.is_finite():
         raise InvalidMoneyError(f"{what} {value!r} is not a finite number; write it like 12.50")
     exponent = Decimal(1).scaleb(-MINOR_UNITS[currency])
-    quantized = amount.quantize(exponent)
+    try:
+        quantized = amount.quantize(exponent)
+    except InvalidOperation:  # more digits than the decimal context holds, e.g. 1e40
+        raise InvalidMoneyError(f"{what} {value} is too large; write it like 12.50") from None
     if quantized != amount:
         raise InvalidMoneyError(
             f"{what} {value} has more decimals than {currency} allows "

@@ -183,3 +183,9 @@ def test_the_installed_console_script_reports_a_usage_error_in_one_line(tmp_path
     )
     assert (result.returncode, result.stdout) == (2, "")
     assert_one_error_line(result.stderr)
+
+
+def test_a_price_too_large_for_a_decimal_breaks_a_rule_without_a_traceback(cli):
+    code, _, err = cli("place", "--customer", "c-1", "--line", "SKU-1:1:1e40")
+    assert code == 1 and "too large" in err
+    assert_one_error_line(err)

@@ -86,3 +86,7 @@ def test_a_different_second_payment_is_refused():
     given(*PAID_ORDER).when(pay(reference="pay-2")).then_error(
         DuplicatePaymentError, match="refund payment pay-2 instead"
     )
+
+
+def test_cannot_pay_an_amount_with_more_digits_than_a_decimal_holds():
+    given(*CONFIRMED_ORDER).when(pay(amount="1e30")).then_error(InvalidMoneyError, match="too large")

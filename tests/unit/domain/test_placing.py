@@ -200,3 +200,7 @@ def test_a_placement_with_the_same_key_and_another_payload_is_refused():
     order = given().when(place(("SKU-1", 2, "10.00"), idempotency_key="key-1")).state
     with pytest.raises(IdempotencyKeyConflictError, match="use a new key for a new order"):
         order.check_same_placement("customer-1", [("SKU-1", 3, "10.00")], "EUR", "web")
+
+
+def test_cannot_place_a_price_with_more_digits_than_a_decimal_holds():
+    given().when(place(("SKU-1", 1, "1e40"))).then_error(InvalidMoneyError, match="too large")
