@@ -604,8 +604,7 @@ class Relay:
 
 def make_waker(settings: Settings, orders: Orders) -> Waker:
     if settings.event_store_kind == "postgres":
-        channel = getattr(orders.recorder, "channel_name", "stored_events")
-        return PostgresListenWaker(settings.postgres, channel)
+        return PostgresListenWaker(settings.postgres, orders.recorder.channel_name)
     return PollingWaker(settings.relay_poll_interval)
 
 
