@@ -1,0 +1,910 @@
+"""The projection runner: source -> decode -> engine -> one SQL transaction per batch.
+
+The same code serves both sources (see ``adapters.sources``): the loops only
+receive a batch, hand it to :meth:`Worker.process` and, on Kafka, commit the
+offsets to Kafka afterwards (a copy for lag tools; SQL holds the truth).
+
+Python API (used by the CLI, the demo, tests and benchmarks):
+
+* :func:`run` / :func:`run_until_caught_up` -- apply new events to projections;
+* :func:`rebuild` -- replay from offset zero into shadow tables, then swap;
+* :func:`status` -- versions, states, offsets, lag, errors, dead letters;
+* :func:`retry` / :func:`skip` -- resolve a halted projection or dead letters.
+
+Guarantees: each batch's rows, per-order versions, checkpoints, dead letters
+and state commit together; checkpoint writes are fenced (a stale writer is
+rolled back and re-reads its offsets, then seeks); a projection whose code
+``version`` is newer than the version its tables were built by is rebuilt
+before it runs; a rebuild swaps in only complete tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import OperationalError
+
+from adapters import read_models as rm
+from adapters.config import ConfigurationError, Settings
+from adapters.event_store import open_orders
+from adapters.migrations import check_schema
+from adapters.projection_registry import discover
+from adapters.read_models import FencedError, SqlRows, Tables
+from adapters.sources import EmbeddedSource, KafkaSource, SeekToStoredOffsets, decode_payload, group_id, message_of
+from domain.application import Orders
+from projections import bookkeeping as bk
+from projections.contract import Projection
+from projections.engine import BatchResult, Message, Outcome, RowsUnavailableError, apply_batch
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 5000
+DB_ATTEMPTS = 5  # a batch whose transaction fails on the database is retried this often
+DB_BACKOFF = 0.2
+STATE_RECHECK_SECONDS = 2.0
+
+
+class ProjectionHaltedError(RuntimeError):
+    """A ``halt`` projection stopped at a message it could not apply."""
+
+
+# ------------------------------------------------------------------ values
+
+
+@dataclass
+class RunStats:
+    """What a run did, summed over its projections."""
+
+    events: int = 0  # messages consumed: applied + duplicates + dead + parked
+    applied: int = 0
+    duplicates: int = 0
+    dead: int = 0
+    parked: int = 0
+    batches: int = 0
+    fenced: int = 0
+    seconds: float = 0.0
+    rebuilt: list[str] = field(default_factory=list)
+    halted: dict[str, str] = field(default_factory=dict)  # projection -> why
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, result: BatchResult) -> None:
+        self.events += result.consumed
+        self.applied += result.applied
+        self.duplicates += result.duplicates
+        self.dead += result.dead
+        self.parked += result.parked
+        self.batches += 1
+
+    def merge(self, other: RunStats) -> None:
+        for name in ("events", "applied", "duplicates", "dead", "parked", "batches", "fenced"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rebuilt += other.rebuilt
+        self.halted.update(other.halted)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A rebuild's progress, after each batch."""
+
+    projection: str
+    done: int  # offsets consumed since the rebuild (re)started
+    total: int  # offsets to consume to reach the end offsets taken at the start
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class PartitionStatus:
+    partition: int
+    offset: int  # the next offset to read
+    end: int  # the source's end offset now
+    lag: int
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    code_version: int
+    version: int | None  # the version the live tables were built by (None: never run)
+    state: str  # "new", "running", "halted"
+    error_policy: str
+    partitions: list[PartitionStatus]
+    lag: int
+    last_error: str | None
+    failing_event: str | None  # event id, or "PARTITION:OFFSET" for an undecodable message
+    dead_letters: dict[str, int]  # status -> count
+    rebuild_in_progress: bool
+    rebuild_pending: bool  # the code version is newer than the tables
+
+
+# ------------------------------------------------------------------ worker
+
+
+class Worker:
+    """The SQL side of one projection for one target (live tables or a rebuild's shadows).
+
+    Holds the offsets it expects to find in SQL. :meth:`process` drops
+    messages below them (already applied), applies the rest in one
+    transaction and moves the checkpoints, fenced; on :class:`FencedError` it
+    re-reads the offsets before re-raising, and the caller seeks.
+    """
+
+    def __init__(self, engine: Engine, projection: type[Projection], tables: Tables) -> None:
+        self.engine = engine
+        self.projection_class = projection
+        self.projection = projection()
+        self.name = projection.name
+        self.tables = tables
+        self.target = tables.target
+        self.stored: dict[int, int] = {}  # checkpoints known to be in SQL
+        self.halt: Message | None = None
+        self._lock = threading.Lock()
+
+    def next_offset(self, partition: int) -> int:
+        return self.stored.get(partition, 0)
+
+    def reload(self) -> dict[int, int]:
+        with self.engine.connect() as conn:
+            offsets = rm.read_offsets(conn, self.name, self.target)
+            conn.rollback()
+        with self._lock:
+            self.stored = dict(offsets)
+        return offsets
+
+    def process(self, messages: Sequence[Message]) -> BatchResult:
+        """Apply ``messages`` in one transaction (retrying database failures)."""
+        with self._lock:
+            stored = dict(self.stored)
+        fresh = [m for m in messages if m.offset >= stored.get(m.partition, 0)]
+        if not fresh:
+            return BatchResult()
+        for attempt in range(1, DB_ATTEMPTS + 1):
+            try:
+                result = self._transaction(fresh, stored)
+                break
+            except FencedError:
+                self.reload()
+                raise
+            except (OperationalError, RowsUnavailableError) as e:
+                if attempt == DB_ATTEMPTS:
+                    raise
+                log.warning("%s: batch failed on the database (%s); retrying", self.name, e)
+                time.sleep(DB_BACKOFF * attempt)
+        with self._lock:
+            for partition, offset in result.next_offsets.items():
+                self.stored[partition] = offset
+        if result.halt is not None:
+            self.halt = result.halt.message
+        return result
+
+    def _transaction(self, messages: list[Message], stored: Mapping[int, int]) -> BatchResult:
+        with self.engine.begin() as conn:
+            rm.lock(conn, self.name, self.target)
+            blocked = rm.blocked_orders(conn, self.name, self.target)
+            rows = SqlRows(conn, self.tables)
+            rows.prefetch(messages)
+            result = apply_batch(self.projection, rows, messages, blocked)
+            rows.flush()
+            rm.insert_dead_letters(conn, self.name, self.target, result.dead_letters)
+            if result.halt is not None:
+                halt = result.halt
+                rm.insert_dead_letters(
+                    conn, self.name, self.target, [rm.DeadLetter(halt.message, halt.error, bk.HALTED_AT)]
+                )
+                if self.target == bk.LIVE:
+                    rm.set_halted(conn, self.name, halt)
+            rm.write_offsets(
+                conn,
+                self.name,
+                self.target,
+                {p: stored.get(p) for p in result.next_offsets},
+                result.next_offsets,
+            )
+        return result
+
+    def caught_up(self, ends: Mapping[int, int], partitions: Iterable[int] | None = None) -> bool:
+        parts = ends.keys() if partitions is None else partitions
+        return all(self.next_offset(p) >= ends.get(p, 0) for p in parts)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _projections(settings: Settings, projections: Sequence[type[Projection]] | None) -> list[type[Projection]]:
+    return discover(settings) if projections is None else list(projections)
+
+
+def _engine(settings: Settings) -> Engine:
+    return rm.create_read_model_engine(settings.read_model_url, writer=True)
+
+
+def _halt_message(name: str, state: rm.StateRow) -> str:
+    where = state.failing_event_id or f"{state.failing_partition}:{state.failing_offset}"
+    return (
+        f"projection {name} is halted at {where}: {state.last_error}; fix the cause and run "
+        f"`orders projections retry {name}`, or `orders projections skip {name} --event {where}`"
+    )
+
+
+def _prepare(engine: Engine, projection: type[Projection]) -> rm.StateRow:
+    with engine.begin() as conn:
+        state = rm.ensure_state(conn, projection)
+    if state.version > projection.version:
+        raise ConfigurationError(
+            f"projection {projection.name}'s tables were built by version {state.version}, newer than "
+            f"this code's version {projection.version}; run the newer orderstream, or rebuild with this one"
+        )
+    return state
+
+
+class _Sources:
+    """The configured source, opened once for a run."""
+
+    def __init__(self, settings: Settings, orders: Orders | None) -> None:
+        self.settings = settings
+        self._orders = orders
+        self.kafka = KafkaSource(settings.kafka_bootstrap, settings.topic) if settings.uses_kafka else None
+
+    @property
+    def embedded(self) -> EmbeddedSource:
+        if self._orders is None:
+            self._orders = open_orders(self.settings)
+        return EmbeddedSource(self._orders)
+
+
+# --------------------------------------------------------------------- run
+
+
+def run(
+    settings: Settings,
+    projections: Sequence[type[Projection]] | None = None,
+    *,
+    until_caught_up: bool = False,
+    orders: Orders | None = None,
+    stop: threading.Event | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: ProgressCallback | None = None,
+) -> RunStats:
+    """Apply new events to ``projections`` (all discovered ones by default).
+
+    Continuous until ``stop`` is set, or, with ``until_caught_up``, until each
+    projection reaches the source's end offsets taken at the start. A
+    projection whose code version is newer than its tables is rebuilt first
+    (``progress`` reports that rebuild). A halted projection is not run (and
+    is named in ``stats.halted``); in continuous mode it is resumed once a
+    ``retry`` or ``skip`` sets it running again.
+    """
+    started = time.perf_counter()
+    chosen = _projections(settings, projections)
+    engine = _engine(settings)
+    stop = stop or threading.Event()
+    stats = RunStats()
+    try:
+        check_schema(engine, settings, chosen)
+        sources = _Sources(settings, orders)
+        for projection in chosen:
+            state = _prepare(engine, projection)
+            if state.version < projection.version:
+                log.info("%s: code version %s > built version %s: rebuilding", projection.name, projection.version, state.version)
+                stats.merge(_rebuild(engine, settings, sources, projection, progress, batch_size))
+                stats.rebuilt.append(projection.name)
+        if sources.kafka is not None:
+            stats.merge(_run_kafka(engine, sources.kafka, chosen, until_caught_up, stop, batch_size))
+        else:
+            stats.merge(_run_embedded(engine, sources.embedded, chosen, until_caught_up, stop, batch_size, settings.relay_poll_interval))
+    finally:
+        engine.dispose()
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def run_until_caught_up(
+    settings: Settings,
+    projections: Sequence[type[Projection]] | None = None,
+    orders: Orders | None = None,
+    **kwargs: Any,
+) -> RunStats:
+    """Apply every event that exists now, then return."""
+    return run(settings, projections, until_caught_up=True, orders=orders, **kwargs)
+
+
+def _state_of(engine: Engine, name: str) -> rm.StateRow:
+    with engine.connect() as conn:
+        state = rm.read_state(conn, name)
+        conn.rollback()
+    assert state is not None
+    return state
+
+
+def _run_embedded(
+    engine: Engine,
+    source: EmbeddedSource,
+    projections: Sequence[type[Projection]],
+    until_caught_up: bool,
+    stop: threading.Event,
+    batch_size: int,
+    poll_interval: float,
+) -> RunStats:
+    stats = RunStats()
+    workers = [Worker(engine, p, rm.live_tables(p)) for p in projections]
+    halted: dict[str, float] = {}  # name -> when its state was last checked
+    for worker in workers:
+        worker.reload()
+        state = _state_of(engine, worker.name)
+        if state.state == bk.HALTED:
+            stats.halted[worker.name] = _halt_message(worker.name, state)
+            halted[worker.name] = time.monotonic()
+    ends = source.end_offsets()
+    while not stop.is_set():
+        progressed = False
+        for worker in workers:
+            if worker.name in halted:
+                if until_caught_up or time.monotonic() - halted[worker.name] < STATE_RECHECK_SECONDS:
+                    continue
+                halted[worker.name] = time.monotonic()
+                if _state_of(engine, worker.name).state == bk.HALTED:
+                    continue
+                del halted[worker.name]
+                stats.halted.pop(worker.name, None)
+                worker.reload()
+            if until_caught_up and worker.caught_up(ends):
+                continue
+            messages = source.read(worker.next_offset(0), batch_size)
+            if not messages:
+                continue
+            try:
+                result = worker.process(messages)
+            except FencedError as e:
+                log.info("%s: fenced (%s); re-read offsets", worker.name, e)
+                stats.fenced += 1
+                continue
+            stats.add(result)
+            progressed = True
+            if result.halt is not None:
+                state = _state_of(engine, worker.name)
+                stats.halted[worker.name] = _halt_message(worker.name, state)
+                halted[worker.name] = time.monotonic()
+                log.error("%s", stats.halted[worker.name])
+        if until_caught_up and all(w.name in halted or w.caught_up(ends) for w in workers):
+            break
+        if not progressed:
+            if until_caught_up:
+                # Nothing more to read below the end offsets (gaps at the end of the log).
+                break
+            stop.wait(poll_interval)
+    return stats
+
+
+# ------------------------------------------------------------------- Kafka
+
+
+def _run_kafka(
+    engine: Engine,
+    source: KafkaSource,
+    projections: Sequence[type[Projection]],
+    until_caught_up: bool,
+    stop: threading.Event,
+    batch_size: int,
+) -> RunStats:
+    async def main() -> list[RunStats]:
+        return list(
+            await asyncio.gather(
+                *(_consume_live(engine, source, p, until_caught_up, stop, batch_size) for p in projections)
+            )
+        )
+
+    total = RunStats()
+    for stats in asyncio.run(main()):
+        total.merge(stats)
+    return total
+
+
+async def _consume_live(
+    engine: Engine,
+    source: KafkaSource,
+    projection: type[Projection],
+    until_caught_up: bool,
+    stop: threading.Event,
+    batch_size: int,
+) -> RunStats:
+    """One consumer in the projection's group: seek to SQL offsets on assignment, batch, commit."""
+    stats = RunStats()
+    worker = Worker(engine, projection, rm.live_tables(projection))
+    state = await asyncio.to_thread(_state_of, engine, worker.name)
+    if state.state == bk.HALTED and until_caught_up:
+        stats.halted[worker.name] = _halt_message(worker.name, state)
+        return stats
+    consumer = source.consumer(group_id(projection.name))
+    listener = SeekToStoredOffsets(consumer, worker.reload)
+    consumer.subscribe([source.topic], listener=listener)
+    await consumer.start()
+    try:
+        ends: dict[int, int] | None = None
+        if until_caught_up:
+            tps = await source.partitions(consumer)
+            ends = {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
+        halted = state.state == bk.HALTED
+        last_check = time.monotonic()
+        while not stop.is_set():
+            if halted:
+                if time.monotonic() - last_check >= STATE_RECHECK_SECONDS:
+                    last_check = time.monotonic()
+                    if (await asyncio.to_thread(_state_of, engine, worker.name)).state != bk.HALTED:
+                        halted = False
+                        stats.halted.pop(worker.name, None)
+                        await _reseek(consumer, worker)
+                        continue
+                await asyncio.sleep(0.2)
+                continue
+            batch = await consumer.getmany(timeout_ms=200, max_records=batch_size)
+            messages = [message_of(r) for records in batch.values() for r in records]
+            if messages:
+                try:
+                    result = await asyncio.to_thread(worker.process, messages)
+                except FencedError as e:
+                    log.info("%s: fenced (%s); seeking to the offsets in SQL", worker.name, e)
+                    stats.fenced += 1
+                    await _reseek(consumer, worker)
+                    continue
+                stats.add(result)
+                await _commit_to_kafka(consumer, source.topic, result.next_offsets)
+                if result.halt is not None:
+                    state = await asyncio.to_thread(_state_of, engine, worker.name)
+                    stats.halted[worker.name] = _halt_message(worker.name, state)
+                    log.error("%s", stats.halted[worker.name])
+                    if until_caught_up:
+                        break
+                    halted = True
+                    last_check = time.monotonic()
+                    continue
+            if ends is not None:
+                assigned = [tp.partition for tp in consumer.assignment()]
+                if assigned and worker.caught_up(ends, assigned):
+                    break
+    finally:
+        await consumer.stop()
+    return stats
+
+
+async def _reseek(consumer: AIOKafkaConsumer, worker: Worker) -> None:
+    offsets = await asyncio.to_thread(worker.reload)
+    for tp in consumer.assignment():
+        consumer.seek(tp, offsets.get(tp.partition, 0))
+
+
+async def _commit_to_kafka(consumer: AIOKafkaConsumer, topic: str, offsets: Mapping[int, int]) -> None:
+    """Copy the committed SQL offsets to Kafka, for lag tools (SQL stays the truth)."""
+    assigned = consumer.assignment()
+    commit = {TopicPartition(topic, p): o for p, o in offsets.items() if TopicPartition(topic, p) in assigned}
+    if not commit:
+        return
+    try:
+        await consumer.commit(commit)
+    except (CommitFailedError, IllegalStateError) as e:
+        # A rebalance is under way; the next batch's commit carries the offsets.
+        log.warning("offsets not copied to Kafka this time (%s); SQL holds them", e)
+
+
+# ----------------------------------------------------------------- rebuild
+
+
+def rebuild(
+    settings: Settings,
+    projection: type[Projection],
+    progress: ProgressCallback | None = None,
+    orders: Orders | None = None,
+    *,
+    batch_size: int = BATCH_SIZE,
+) -> RunStats:
+    """Replay ``projection`` from offset zero into shadow tables and swap them in.
+
+    The end offsets are taken at the start; when the shadow tables reach
+    them, one transaction replaces the live tables, moves the rebuild's
+    checkpoints to live and records the code version. Until then readers see
+    the old tables. An interrupted rebuild resumes from its own checkpoints if
+    the code and table definitions are unchanged, else starts over.
+    """
+    engine = _engine(settings)
+    try:
+        check_schema(engine, settings, [projection])
+        _prepare(engine, projection)
+        stats = _rebuild(engine, settings, _Sources(settings, orders), projection, progress, batch_size)
+    finally:
+        engine.dispose()
+    stats.rebuilt.append(projection.name)
+    return stats
+
+
+def _rebuild(
+    engine: Engine,
+    settings: Settings,
+    sources: _Sources,
+    projection: type[Projection],
+    progress: ProgressCallback | None,
+    batch_size: int,
+) -> RunStats:
+    started = time.perf_counter()
+    postgres = engine.dialect.name == "postgresql"
+    tables = rm.shadow_tables(projection, postgres)
+    fingerprint = rm.schema_fingerprint(projection, engine)
+    with engine.begin() as conn:
+        rm.lock(conn, projection.name, bk.REBUILD)
+        state = rm.read_state(conn, projection.name)
+        present = rm.existing_tables(conn)
+        resumable = (
+            state is not None
+            and state.rebuild_fingerprint == fingerprint
+            and all(t.name in present for t in tables.physical.values())
+        )
+        if not resumable:
+            rm.drop_shadow(conn, tables)
+            rm.create_shadow(conn, tables)
+            rm.set_rebuild_fingerprint(conn, projection.name, fingerprint)
+    worker = Worker(engine, projection, tables)
+    starts = worker.reload()
+    if sources.kafka is not None:
+        stats = asyncio.run(_replay_kafka(sources.kafka, worker, starts, progress, batch_size, started))
+    else:
+        stats = _replay_embedded(sources.embedded, worker, starts, progress, batch_size, started)
+    if worker.halt is not None:
+        raise ProjectionHaltedError(
+            f"rebuild of {projection.name} stopped at {worker.halt.describe()}: "
+            f"{_last_halt_error(engine, projection.name, worker.halt)}; the live tables are unchanged"
+        )
+    if postgres:
+        with engine.begin() as conn:
+            rm.index_shadow_pg(conn, tables)
+    with engine.begin() as conn:
+        rm.swap_in(conn, tables)
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _last_halt_error(engine: Engine, name: str, message: Message) -> str:
+    d = bk.dead_letters.c
+    with engine.connect() as conn:
+        error = conn.execute(
+            select(d.error).where(
+                d.projection == name,
+                d.target == bk.REBUILD,
+                d.partition == message.partition,
+                d.offset == message.offset,
+            )
+        ).scalar()
+        conn.rollback()
+    return str(error)
+
+
+def _report(progress: ProgressCallback | None, worker: Worker, starts: Mapping[int, int], ends: Mapping[int, int], stats: RunStats, started: float) -> None:
+    if progress is None:
+        return
+    total = sum(max(0, ends[p] - starts.get(p, 0)) for p in ends)
+    done = sum(max(0, min(worker.next_offset(p), ends[p]) - starts.get(p, 0)) for p in ends)
+    progress(Progress(worker.name, done, total, stats.events, time.perf_counter() - started))
+
+
+def _replay_embedded(
+    source: EmbeddedSource,
+    worker: Worker,
+    starts: Mapping[int, int],
+    progress: ProgressCallback | None,
+    batch_size: int,
+    started: float,
+) -> RunStats:
+    stats = RunStats()
+    ends = source.end_offsets()
+    _report(progress, worker, starts, ends, stats, started)
+    while not worker.caught_up(ends):
+        messages = source.read(worker.next_offset(0), batch_size)
+        messages = [m for m in messages if m.offset < ends[0]]
+        if not messages:
+            break  # only gaps left below the end offset
+        result = worker.process(messages)
+        stats.add(result)
+        if result.halt is not None:
+            break
+        _report(progress, worker, starts, ends, stats, started)
+    return stats
+
+
+async def _replay_kafka(
+    source: KafkaSource,
+    worker: Worker,
+    starts: Mapping[int, int],
+    progress: ProgressCallback | None,
+    batch_size: int,
+    started: float,
+) -> RunStats:
+    """Replay with manual assignment of every partition (one process, no group)."""
+    stats = RunStats()
+    consumer = source.consumer(None)
+    await consumer.start()
+    try:
+        tps = await source.partitions(consumer)
+        ends = {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
+        pending = [tp for tp in tps if worker.next_offset(tp.partition) < ends[tp.partition]]
+        consumer.assign(pending)
+        for tp in pending:
+            consumer.seek(tp, worker.next_offset(tp.partition))
+        _report(progress, worker, starts, ends, stats, started)
+        while pending:
+            batch = await consumer.getmany(timeout_ms=500, max_records=batch_size)
+            messages = [
+                message_of(r)
+                for tp, records in batch.items()
+                for r in records
+                if r.offset < ends[tp.partition]
+            ]
+            if messages:
+                result = await asyncio.to_thread(worker.process, messages)
+                stats.add(result)
+                if result.halt is not None:
+                    break
+                _report(progress, worker, starts, ends, stats, started)
+            done = [tp for tp in pending if worker.next_offset(tp.partition) >= ends[tp.partition]]
+            if done:
+                pending = [tp for tp in pending if tp not in done]
+                consumer.pause(*done)
+    finally:
+        await consumer.stop()
+    return stats
+
+
+# ------------------------------------------------------------------ status
+
+
+def status(
+    settings: Settings,
+    projections: Sequence[type[Projection]] | None = None,
+    orders: Orders | None = None,
+) -> list[ProjectionStatus]:
+    """Per projection: versions, state, offsets against the source's end, errors, dead letters."""
+    chosen = _projections(settings, projections)
+    engine = rm.create_read_model_engine(settings.read_model_url)
+    try:
+        check_schema(engine, settings, chosen)
+        sources = _Sources(settings, orders)
+        if sources.kafka is not None:
+            ends = asyncio.run(sources.kafka.end_offsets())
+        else:
+            ends = sources.embedded.end_offsets()
+        result = []
+        with engine.connect() as conn:
+            for projection in chosen:
+                result.append(_status_of(conn, projection, ends))
+            conn.rollback()
+    finally:
+        engine.dispose()
+    return result
+
+
+def _status_of(conn: Any, projection: type[Projection], ends: Mapping[int, int]) -> ProjectionStatus:
+    state = rm.read_state(conn, projection.name)
+    offsets = rm.read_offsets(conn, projection.name, bk.LIVE)
+    partitions = [
+        PartitionStatus(p, offsets.get(p, 0), ends.get(p, 0), max(0, ends.get(p, 0) - offsets.get(p, 0)))
+        for p in sorted(set(ends) | set(offsets))
+    ]
+    failing = None
+    if state is not None and state.state == bk.HALTED:
+        failing = state.failing_event_id or f"{state.failing_partition}:{state.failing_offset}"
+    return ProjectionStatus(
+        name=projection.name,
+        code_version=projection.version,
+        version=state.version if state else None,
+        state=state.state if state else "new",
+        error_policy=projection.error_policy,
+        partitions=partitions,
+        lag=sum(p.lag for p in partitions),
+        last_error=state.last_error if state else None,
+        failing_event=failing,
+        dead_letters=rm.count_dead_letters(conn, projection.name),
+        rebuild_in_progress=bool(rm.read_offsets(conn, projection.name, bk.REBUILD))
+        or bool(state and state.rebuild_fingerprint),
+        rebuild_pending=bool(state and state.version < projection.version),
+    )
+
+
+# ------------------------------------------------------------ retry / skip
+
+
+@dataclass
+class RetryStats:
+    applied: int = 0  # dead letters applied (or found already applied)
+    still_dead: int = 0
+    still_parked: int = 0
+    resumed: bool = False  # a halted projection was set running again
+    run: RunStats | None = None
+
+
+def retry(
+    settings: Settings,
+    projection: type[Projection],
+    orders: Orders | None = None,
+) -> RetryStats:
+    """Re-apply ``projection``'s dead letters (each order's in version order), and
+    resume it if halted: it then runs from the message it stopped at, until
+    caught up (or halted again)."""
+    engine = _engine(settings)
+    stats = RetryStats()
+    try:
+        check_schema(engine, settings, [projection])
+        sources = _Sources(settings, orders)
+        state = _prepare(engine, projection)
+        _retry_dead_letters(engine, sources, projection, stats, orders_only=None)
+        if state.state == bk.HALTED:
+            with engine.begin() as conn:
+                rm.lock(conn, projection.name, bk.LIVE)
+                _mark_halted_letter(conn, projection.name, state, bk.RETRIED)
+                rm.set_running(conn, projection.name)
+            stats.resumed = True
+    finally:
+        engine.dispose()
+    if stats.resumed:
+        stats.run = run_until_caught_up(settings, [projection], orders=orders)
+    return stats
+
+
+def _mark_halted_letter(conn: Any, name: str, state: rm.StateRow, status: str) -> None:
+    d = bk.dead_letters.c
+    conn.execute(
+        update(bk.dead_letters)
+        .where(
+            d.projection == name,
+            d.target == bk.LIVE,
+            d.partition == state.failing_partition,
+            d.offset == state.failing_offset,
+            d.status == bk.HALTED_AT,
+        )
+        .values(status=status, resolved_at=rm.now())
+    )
+
+
+def _retry_dead_letters(
+    engine: Engine,
+    sources: _Sources,
+    projection: type[Projection],
+    stats: RetryStats,
+    orders_only: set[str] | None,
+) -> None:
+    d = bk.dead_letters.c
+    with engine.connect() as conn:
+        letters = conn.execute(
+            select(d.id, d.aggregate_id, d.partition, d.offset, d.payload)
+            .where(d.projection == projection.name, d.target == bk.LIVE, d.status.in_(bk.UNRESOLVED))
+            .order_by(d.id)
+        ).all()
+        conn.rollback()
+    groups: dict[str, list[Any]] = {}
+    for letter in letters:
+        if orders_only is not None and letter.aggregate_id not in orders_only:
+            continue
+        groups.setdefault(letter.aggregate_id or f"#{letter.id}", []).append(letter)
+    tables = rm.live_tables(projection)
+    instance = projection()
+    for group in groups.values():
+        by_message: list[tuple[Message, int]] = []
+        for letter in group:
+            if sources.kafka is not None:
+                message = decode_payload(letter.partition, letter.offset, letter.payload)
+            else:
+                message = sources.embedded.refetch(letter.partition, letter.offset, letter.payload)
+            by_message.append((message, letter.id))
+        # Still-undecodable messages first (they block), then in version order.
+        by_message.sort(key=lambda m: (m[0].event is not None, m[0].event.aggregate_version if m[0].event else 0, m[0].offset))
+        with engine.begin() as conn:
+            rm.lock(conn, projection.name, bk.LIVE)
+            rows = SqlRows(conn, tables)
+            messages = [m for m, _ in by_message]
+            rows.prefetch(messages)
+            result = apply_batch(instance, rows, messages)
+            rows.flush()
+            ids = {id(m): letter_id for m, letter_id in by_message}
+            errors = {id(dl.message): dl.error for dl in result.dead_letters}
+            for message, outcome in result.outcomes:
+                letter_id = ids[id(message)]
+                if outcome in (Outcome.APPLIED, Outcome.DUPLICATE):
+                    values: dict[str, Any] = {"status": bk.APPLIED, "resolved_at": rm.now()}
+                    stats.applied += 1
+                elif outcome in (Outcome.DEAD, Outcome.HALTED):
+                    error = errors.get(id(message)) or (result.halt.error if result.halt else None)
+                    values = {"status": bk.DEAD, "error": error}
+                    stats.still_dead += 1
+                else:
+                    values = {"status": bk.PARKED}
+                    stats.still_parked += 1
+                conn.execute(update(bk.dead_letters).where(d.id == letter_id).values(**values))
+            stats.still_parked += len(messages) - len(result.outcomes)
+
+
+def skip(
+    settings: Settings,
+    projection: type[Projection],
+    event: str,
+    orders: Orders | None = None,
+) -> RetryStats:
+    """Skip one failed message (by event id, or ``PARTITION:OFFSET``), recorded as ``skipped``.
+
+    The order's version is set past it, so its later events apply. A halted
+    projection's checkpoint moves past the message and it resumes; a dead
+    letter's parked successors are retried.
+    """
+    engine = _engine(settings)
+    d = bk.dead_letters.c
+    stats = RetryStats()
+    try:
+        check_schema(engine, settings, [projection])
+        state = _prepare(engine, projection)
+        with engine.begin() as conn:
+            rm.lock(conn, projection.name, bk.LIVE)
+            condition = d.event_id == event
+            if ":" in event:
+                partition, _, offset = event.partition(":")
+                if partition.isdigit() and offset.isdigit():
+                    condition = (d.partition == int(partition)) & (d.offset == int(offset))
+            letter = conn.execute(
+                select(bk.dead_letters)
+                .where(
+                    d.projection == projection.name,
+                    d.target == bk.LIVE,
+                    d.status.in_((bk.DEAD, bk.HALTED_AT)),
+                    condition,
+                )
+                .order_by(d.id.desc())
+            ).mappings().first()
+            if letter is None:
+                raise ConfigurationError(
+                    f"projection {projection.name} has no failed message {event!r} to skip; "
+                    "see `orders projections status` for the failing event"
+                )
+            if letter["status"] == bk.HALTED_AT and not (
+                state.state == bk.HALTED
+                and state.failing_partition == letter["partition"]
+                and state.failing_offset == letter["offset"]
+            ):
+                raise ConfigurationError(f"message {event!r} is not where {projection.name} is halted")
+            conn.execute(
+                update(bk.dead_letters).where(d.id == letter["id"]).values(status=bk.SKIPPED, resolved_at=rm.now())
+            )
+            if letter["aggregate_id"] is not None and letter["aggregate_version"] is not None:
+                rows = SqlRows(conn, rm.live_tables(projection))
+                current = rows.get(projection.versions, letter["aggregate_id"])
+                if current is None or current["version"] < letter["aggregate_version"]:
+                    rows.put(projection.versions, {"aggregate_id": letter["aggregate_id"], "version": letter["aggregate_version"]})
+                    rows.flush()
+            if letter["status"] == bk.HALTED_AT:
+                rm.write_offsets(
+                    conn,
+                    projection.name,
+                    bk.LIVE,
+                    {letter["partition"]: letter["offset"]},
+                    {letter["partition"]: letter["offset"] + 1},
+                )
+                rm.set_running(conn, projection.name)
+                stats.resumed = True
+        if letter["status"] == bk.DEAD and letter["aggregate_id"] is not None:
+            _retry_dead_letters(engine, _Sources(settings, orders), projection, stats, {letter["aggregate_id"]})
+    finally:
+        engine.dispose()
+    if stats.resumed:
+        stats.run = run_until_caught_up(settings, [projection], orders=orders)
+    return stats

@@ -1,0 +1,693 @@
+"""The read-model database: engines, the SQL unit of work, checkpoints, the swap.
+
+Guarantees this module gives the runner:
+
+* **One transaction per batch.** Rows, per-order versions, checkpoints, dead
+  letters and the projection's state are written by one ``BEGIN ... COMMIT``
+  (:meth:`Store.batch`). A crash before the commit leaves nothing; after it,
+  everything.
+* **Fenced checkpoints.** A checkpoint is only ever moved from the value the
+  writer read: ``UPDATE ... WHERE next_offset = :expected`` (a fresh
+  partition: an ``INSERT`` that a concurrent insert makes fail on the primary
+  key). A writer whose expectation is stale (it lost its partitions in a
+  rebalance, or a rebuild moved the checkpoints under it) gets
+  :class:`FencedError` and its whole transaction is rolled back, so a batch is
+  never applied twice.
+* **Serialised writers per projection and target.** Every batch transaction
+  of a projection first takes that projection's lock (PostgreSQL: a
+  transaction-scoped advisory lock; SQLite: ``BEGIN IMMEDIATE``, the database
+  write lock), and only then reads rows. Two consumers of one projection on
+  different partitions can then never lose each other's updates to a shared
+  row (a customer, a SKU).
+* **Atomic swap.** A rebuild fills shadow tables (``<table>__rebuild``) and
+  replaces the live tables in one transaction (:func:`swap_in`); readers see
+  the old complete tables until that commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    ForeignKeyConstraint,
+    Index,
+    MetaData,
+    Table,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
+from sqlalchemy.sql.elements import conv
+
+from adapters.config import ConfigurationError
+from projections import bookkeeping as bk
+from projections.contract import Projection
+from projections.engine import DeadLetter, Halt, Message, RowCache
+
+SHADOW_SUFFIX = "__rebuild"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+IN_CHUNK = 900  # keys per IN (...) list: under SQLite's oldest variable limit
+# Tables whose single primary-key column holds the order id are prefetched for
+# a whole batch in one query.
+ORDER_KEY_COLUMNS = ("aggregate_id", "order_id")
+PG_IDENTIFIER_MAX = 63
+
+
+class FencedError(RuntimeError):
+    """A checkpoint moved under this writer: re-read the offsets and seek."""
+
+
+# ----------------------------------------------------------------- engines
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``url`` with the driver SQLAlchemy should use (psycopg 3 for PostgreSQL)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def create_read_model_engine(url: str, *, writer: bool = False) -> Engine:
+    """An engine on the read-model database (nothing connects until first use).
+
+    SQLite: WAL mode (readers never wait for the writer, and keep reading
+    their snapshot during a swap), a busy timeout, the file's folder created;
+    transactions are begun explicitly so that DDL is transactional, and
+    ``writer=True`` begins them ``IMMEDIATE`` (the write lock up front, so a
+    batch never fails to upgrade a read lock).
+    """
+    url = sqlalchemy_url(url)
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, writer)
+    if url.startswith("postgresql+psycopg://"):
+        return create_engine(url, pool_pre_ping=True)
+    raise ConfigurationError(
+        f"ORDERS_READ_MODEL_URL {url!r} is not supported; use sqlite:///PATH or "
+        "postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+    )
+
+
+def _sqlite_engine(url: str, writer: bool) -> Engine:
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if not path or path == ":memory:":
+        raise ConfigurationError(
+            f"ORDERS_READ_MODEL_URL {url!r}: the read models need a SQLite file, sqlite:///PATH"
+        )
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver level; SQLAlchemy's "begin" below opens the
+        # transaction, so DDL (the swap) is transactional too.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Safe in WAL mode: a power cut may lose the last commits, never
+        # corrupt; rows and checkpoints are lost together and replayed.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+def is_sqlite(bind: Engine | Connection) -> bool:
+    return bind.dialect.name == "sqlite"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ------------------------------------------------------------ table targets
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Where a projection's tables physically are for one target.
+
+    Handlers name the projection's own (live) ``Table`` objects; ``physical``
+    maps each to the table actually written: itself for ``live``, its shadow
+    ``<name>__rebuild`` for ``rebuild``.
+    """
+
+    projection: type[Projection]
+    target: str
+    physical: Mapping[Table, Table]
+
+    @property
+    def order_keyed(self) -> list[Table]:
+        """Tables keyed by the order id alone: prefetched per batch."""
+        return [
+            t
+            for t in self.projection.tables()
+            if len(t.primary_key.columns) == 1 and t.primary_key.columns[0].name in ORDER_KEY_COLUMNS
+        ]
+
+
+def live_tables(projection: type[Projection]) -> Tables:
+    return Tables(projection, bk.LIVE, {t: t for t in projection.tables()})
+
+
+def shadow_tables(projection: type[Projection], postgres: bool) -> Tables:
+    """The rebuild's shadow copies: same columns and constraints, no secondary indexes.
+
+    On PostgreSQL constraint and index names are unique per schema, so named
+    constraints get the shadow suffix too (removed again by the swap).
+    """
+    shadow_md = MetaData()
+    physical: dict[Table, Table] = {}
+    for table in projection.tables():
+        for constraint in table.constraints:
+            if isinstance(constraint, ForeignKeyConstraint):
+                raise ConfigurationError(
+                    f"table {table.name} of projection {projection.name} declares a foreign key; "
+                    "read-model tables must not (a rebuild replaces them one by one)"
+                )
+        shadow = table.to_metadata(shadow_md, name=shadow_name(table.name))
+        for index in list(shadow.indexes):
+            shadow.indexes.discard(index)
+        if postgres:
+            for constraint in shadow.constraints:
+                if isinstance(constraint.name, str) and constraint.name:
+                    constraint.name = conv(_pg_name(constraint.name + SHADOW_SUFFIX))
+        physical[table] = shadow
+    return Tables(projection, bk.REBUILD, physical)
+
+
+def shadow_name(name: str) -> str:
+    return name + SHADOW_SUFFIX
+
+
+def _pg_name(name: str) -> str:
+    if len(name) > PG_IDENTIFIER_MAX:
+        raise ConfigurationError(
+            f"name {name!r} is longer than PostgreSQL's {PG_IDENTIFIER_MAX} characters; "
+            "shorten the table, index or constraint name"
+        )
+    return name
+
+
+def schema_fingerprint(projection: type[Projection], bind: Engine | Connection) -> str:
+    """Identifies the code version and table definitions a rebuild was started with."""
+    digest = hashlib.sha256(f"{projection.name}:{projection.version}".encode())
+    for table in projection.tables():
+        digest.update(str(CreateTable(table).compile(dialect=bind.dialect)).encode())
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            digest.update(str(CreateIndex(index).compile(dialect=bind.dialect)).encode())
+    return digest.hexdigest()[:32]
+
+
+# ---------------------------------------------------------- unit of work
+
+
+class SqlRows(RowCache):
+    """The projection's rows for one batch, loaded and written in bulk.
+
+    Before a batch, :meth:`prefetch` loads in one query per table every row
+    of the tables keyed by order id that the batch's orders have; any other
+    row is loaded on first ``get`` and cached for the batch. :meth:`flush`
+    writes every changed row with one executemany upsert per table (and one
+    delete per table). All of it on the batch's connection, inside its
+    transaction.
+    """
+
+    def __init__(self, conn: Connection, tables: Tables) -> None:
+        super().__init__()
+        self.conn = conn
+        self.tables = tables
+        self._statements: dict[Table, Any] = {}
+
+    def load(self, table: Table, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        physical = self.tables.physical[table]
+        columns = physical.primary_key.columns
+        if len(key) != len(columns):
+            raise ValueError(f"{table.name} has a {len(columns)}-column primary key, got key {key!r}")
+        condition = and_(*(c == v for c, v in zip(columns, key)))
+        row = self.conn.execute(select(physical).where(condition)).mappings().first()
+        return None if row is None else dict(row)
+
+    def prefetch(self, messages: Iterable[Message]) -> None:
+        orders = {m.aggregate_id for m in messages if m.aggregate_id is not None}
+        if not orders:
+            return
+        keys = sorted(orders)
+        for table in self.tables.order_keyed:
+            physical = self.tables.physical[table]
+            column = physical.primary_key.columns[0]
+            for chunk in _chunks(keys, IN_CHUNK):
+                found = self.conn.execute(select(physical).where(column.in_(chunk))).mappings()
+                self.seed(table, (dict(r) for r in found), ((k,) for k in chunk))
+
+    def flush(self) -> int:
+        """Write every change; the number of rows written."""
+        written = 0
+        for table, upserts, deletes in self.changes():
+            physical = self.tables.physical[table]
+            if upserts:
+                names = [c.name for c in physical.columns]
+                params = [{n: row.get(n) for n in names} for row in upserts]
+                self.conn.execute(self._upsert(physical), params)
+                written += len(params)
+            if deletes:
+                pk = list(physical.primary_key.columns)
+                condition = and_(*(c == bindparam(f"k_{c.name}") for c in pk))
+                self.conn.execute(
+                    delete(physical).where(condition),
+                    [{f"k_{c.name}": v for c, v in zip(pk, key)} for key in deletes],
+                )
+                written += len(deletes)
+        return written
+
+    def _upsert(self, physical: Table) -> Any:
+        stmt = self._statements.get(physical)
+        if stmt is None:
+            stmt = upsert_statement(self.conn, physical)
+            self._statements[physical] = stmt
+        return stmt
+
+
+def upsert_statement(bind: Engine | Connection, table: Table) -> Any:
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column."""
+    dialect_insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+    ins = dialect_insert(table)
+    pk = [c.name for c in table.primary_key.columns]
+    others = {c.name: ins.excluded[c.name] for c in table.columns if c.name not in pk}
+    if not others:
+        return ins.on_conflict_do_nothing(index_elements=pk)
+    return ins.on_conflict_do_update(index_elements=pk, set_=others)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# ------------------------------------------------------------ bookkeeping
+
+
+@dataclass(frozen=True)
+class StateRow:
+    projection: str
+    version: int
+    state: str
+    last_error: str | None
+    failing_event_id: str | None
+    failing_partition: int | None
+    failing_offset: int | None
+    rebuild_fingerprint: str | None
+
+
+def lock(conn: Connection, projection: str, target: str) -> None:
+    """Serialise this projection's batch transactions for ``target`` (until commit).
+
+    SQLite needs nothing more: its writer transactions begin IMMEDIATE.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"orderstream.projection:{projection}:{target}"},
+        )
+
+
+def read_offsets(conn: Connection, projection: str, target: str) -> dict[int, int]:
+    c = bk.checkpoints.c
+    rows = conn.execute(
+        select(c.partition, c.next_offset).where(c.projection == projection, c.target == target)
+    )
+    return {int(p): int(o) for p, o in rows}
+
+
+def write_offsets(
+    conn: Connection,
+    projection: str,
+    target: str,
+    expected: Mapping[int, int | None],
+    new: Mapping[int, int],
+) -> None:
+    """Move each partition's checkpoint from ``expected[p]`` to ``new[p]``, or raise FencedError.
+
+    ``expected[p]`` None means "no checkpoint yet": the row is inserted, and a
+    row inserted meanwhile by another writer fails it on the primary key.
+    """
+    c = bk.checkpoints.c
+    for partition, offset in sorted(new.items()):
+        before = expected.get(partition)
+        if before == offset:
+            continue
+        if before is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(bk.checkpoints).values(
+                            projection=projection, target=target, partition=partition, next_offset=offset
+                        )
+                    )
+            except IntegrityError:
+                raise FencedError(
+                    f"{projection} ({target}) partition {partition}: another writer created the "
+                    "checkpoint first"
+                ) from None
+            continue
+        result = conn.execute(
+            update(bk.checkpoints)
+            .where(
+                c.projection == projection,
+                c.target == target,
+                c.partition == partition,
+                c.next_offset == before,
+            )
+            .values(next_offset=offset)
+        )
+        if result.rowcount != 1:
+            raise FencedError(
+                f"{projection} ({target}) partition {partition}: checkpoint is no longer at "
+                f"{before} (another writer moved it)"
+            )
+
+
+def read_state(conn: Connection, projection: str) -> StateRow | None:
+    s = bk.projection_state.c
+    row = conn.execute(select(bk.projection_state).where(s.projection == projection)).mappings().first()
+    if row is None:
+        return None
+    return StateRow(
+        projection=row["projection"],
+        version=row["version"],
+        state=row["state"],
+        last_error=row["last_error"],
+        failing_event_id=row["failing_event_id"],
+        failing_partition=row["failing_partition"],
+        failing_offset=row["failing_offset"],
+        rebuild_fingerprint=row["rebuild_fingerprint"],
+    )
+
+
+def ensure_state(conn: Connection, projection: type[Projection]) -> StateRow:
+    """The projection's state row, created (running, at the code's version) if new."""
+    state = read_state(conn, projection.name)
+    if state is not None:
+        return state
+    # Insert-if-absent: a concurrent runner may create it at the same moment.
+    stmt = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+        bk.projection_state
+    ).on_conflict_do_nothing(index_elements=["projection"])
+    conn.execute(
+        stmt,
+        {
+            "projection": projection.name,
+            "version": projection.version,
+            "state": bk.RUNNING,
+            "updated_at": now(),
+        },
+    )
+    state = read_state(conn, projection.name)
+    assert state is not None
+    return state
+
+
+def set_halted(conn: Connection, projection: str, halt: Halt) -> None:
+    s = bk.projection_state.c
+    conn.execute(
+        update(bk.projection_state)
+        .where(s.projection == projection)
+        .values(
+            state=bk.HALTED,
+            last_error=halt.error,
+            failing_event_id=halt.message.event_id,
+            failing_partition=halt.message.partition,
+            failing_offset=halt.message.offset,
+            updated_at=now(),
+        )
+    )
+
+
+def set_running(conn: Connection, projection: str, **values: Any) -> None:
+    s = bk.projection_state.c
+    conn.execute(
+        update(bk.projection_state)
+        .where(s.projection == projection)
+        .values(
+            state=bk.RUNNING,
+            last_error=None,
+            failing_event_id=None,
+            failing_partition=None,
+            failing_offset=None,
+            updated_at=now(),
+            **values,
+        )
+    )
+
+
+def set_rebuild_fingerprint(conn: Connection, projection: str, fingerprint: str | None) -> None:
+    s = bk.projection_state.c
+    conn.execute(
+        update(bk.projection_state)
+        .where(s.projection == projection)
+        .values(rebuild_fingerprint=fingerprint, updated_at=now())
+    )
+
+
+def blocked_orders(conn: Connection, projection: str, target: str) -> dict[str, int]:
+    """Orders with an unresolved dead letter -> the highest version recorded for them."""
+    d = bk.dead_letters.c
+    rows = conn.execute(
+        select(d.aggregate_id, func.max(d.aggregate_version))
+        .where(
+            d.projection == projection,
+            d.target == target,
+            d.status.in_(bk.UNRESOLVED),
+            d.aggregate_id.is_not(None),
+        )
+        .group_by(d.aggregate_id)
+    )
+    return {order: int(version or 0) for order, version in rows}
+
+
+def insert_dead_letters(
+    conn: Connection, projection: str, target: str, letters: list[DeadLetter], status: str | None = None
+) -> None:
+    """Record ``letters`` (with their own status, or ``status``).
+
+    The same message recorded again (same partition and offset: it failed
+    again after a retry) updates its record instead.
+    """
+    if not letters:
+        return
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stamp = now()
+    params = []
+    for letter in letters:
+        m = letter.message
+        e = m.event
+        params.append(
+            {
+                "projection": projection,
+                "target": target,
+                "event_id": e.event_id if e else None,
+                "event_type": e.event_type if e else None,
+                "aggregate_id": m.aggregate_id,
+                "aggregate_version": e.aggregate_version if e else None,
+                "partition": m.partition,
+                "offset": m.offset,
+                "payload": m.payload,
+                "error": letter.error,
+                "status": status or letter.status,
+                "created_at": stamp,
+                "resolved_at": None,
+            }
+        )
+    ins = dialect_insert(bk.dead_letters)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["projection", "target", "partition", "offset"],
+        set_={
+            "status": ins.excluded.status,
+            "error": ins.excluded.error,
+            "payload": ins.excluded.payload,
+            "resolved_at": None,
+        },
+    )
+    conn.execute(stmt, params)
+
+
+def count_dead_letters(conn: Connection, projection: str, target: str = bk.LIVE) -> dict[str, int]:
+    d = bk.dead_letters.c
+    rows = conn.execute(
+        select(d.status, func.count())
+        .where(d.projection == projection, d.target == target)
+        .group_by(d.status)
+    )
+    return {status: int(n) for status, n in rows}
+
+
+# ---------------------------------------------------------------- rebuild
+
+
+def existing_tables(bind: Engine | Connection) -> set[str]:
+    return set(inspect(bind).get_table_names())
+
+
+def drop_shadow(conn: Connection, tables: Tables) -> None:
+    """Drop leftover shadow tables and forget the rebuild's checkpoints and dead letters."""
+    present = existing_tables(conn)
+    for table in reversed(list(tables.physical.values())):
+        if table.name in present:
+            conn.execute(DropTable(table))
+    forget_rebuild(conn, tables.projection.name)
+
+
+def forget_rebuild(conn: Connection, projection: str) -> None:
+    c = bk.checkpoints.c
+    d = bk.dead_letters.c
+    conn.execute(delete(bk.checkpoints).where(c.projection == projection, c.target == bk.REBUILD))
+    conn.execute(delete(bk.dead_letters).where(d.projection == projection, d.target == bk.REBUILD))
+
+
+def create_shadow(conn: Connection, tables: Tables) -> None:
+    """Create the shadow tables (no secondary indexes: they are built once, at the end)."""
+    for table in tables.physical.values():
+        conn.execute(CreateTable(table))
+
+
+def shadow_index(index: Index, shadow: Table, name: str) -> Index:
+    columns = [shadow.c[c.name] for c in index.columns]
+    if len(columns) != len(index.expressions):
+        raise ConfigurationError(
+            f"index {index.name} of {index.table.name} has expressions; read-model indexes "  # type: ignore[union-attr]
+            "must list plain columns so a rebuild can recreate them"
+        )
+    return Index(conv(name), *columns, unique=index.unique, _table=shadow, **index.kwargs)
+
+
+def index_shadow_pg(conn: Connection, tables: Tables) -> None:
+    """PostgreSQL: build the secondary indexes on the shadow tables, before the swap.
+
+    They get the shadow suffix and are renamed in the swap, which then stays
+    short (readers block on the swap's locks only for a moment).
+    """
+    for table, shadow in tables.physical.items():
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            name = _pg_name(_index_name(index) + SHADOW_SUFFIX)
+            conn.execute(CreateIndex(shadow_index(index, shadow, name)))
+        shadow.indexes.clear()  # built now; never re-created from the metadata
+
+
+def _index_name(index: Index) -> str:
+    if not index.name:
+        raise ConfigurationError(
+            f"an index of {index.table.name} has no name; name it (Index('ix_...', ...))"  # type: ignore[union-attr]
+        )
+    return str(index.name)
+
+
+def swap_in(conn: Connection, tables: Tables) -> None:
+    """Replace the live tables by the shadow ones, in the caller's transaction.
+
+    Also moves the rebuild checkpoints and dead letters to live (replacing the
+    old ones) and records the projection's code version as built. A live
+    runner holding the old checkpoints is fenced by its next write.
+    """
+    projection = tables.projection
+    lock(conn, projection.name, bk.LIVE)
+    postgres = conn.dialect.name == "postgresql"
+    present = existing_tables(conn)
+    for table, shadow in tables.physical.items():
+        if table.name in present:
+            conn.execute(DropTable(table))
+        conn.execute(text(f"ALTER TABLE {_q(conn, shadow.name)} RENAME TO {_q(conn, table.name)}"))
+        if postgres:
+            _rename_pg_relations(conn, shadow.name, table.name)
+        else:
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                conn.execute(CreateIndex(index))
+
+    c = bk.checkpoints.c
+    d = bk.dead_letters.c
+    conn.execute(delete(bk.checkpoints).where(c.projection == projection.name, c.target == bk.LIVE))
+    conn.execute(
+        update(bk.checkpoints)
+        .where(c.projection == projection.name, c.target == bk.REBUILD)
+        .values(target=bk.LIVE)
+    )
+    conn.execute(delete(bk.dead_letters).where(d.projection == projection.name, d.target == bk.LIVE))
+    conn.execute(
+        update(bk.dead_letters)
+        .where(d.projection == projection.name, d.target == bk.REBUILD)
+        .values(target=bk.LIVE)
+    )
+    set_running(conn, projection.name, version=projection.version, rebuild_fingerprint=None)
+
+
+def _rename_pg_relations(conn: Connection, shadow: str, live: str) -> None:
+    """Give the renamed table's constraints, indexes and sequences their live names.
+
+    Otherwise the next rebuild's shadow table would collide with names like
+    ``<table>__rebuild_pkey`` still held by the live table.
+    """
+    constraints = conn.execute(
+        text(
+            "SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) "
+            "AND contype IN ('p', 'u', 'c', 'x')"
+        ),
+        {"t": live},
+    ).scalars().all()
+    for name in constraints:
+        fixed = _live_name(name, shadow, live)
+        if fixed != name:
+            conn.execute(
+                text(f"ALTER TABLE {_q(conn, live)} RENAME CONSTRAINT {_q(conn, name)} TO {_q(conn, fixed)}")
+            )
+    # Constraint renames rename their indexes; what is left are plain indexes
+    # and sequences owned by the table's columns.
+    relations = conn.execute(
+        text(
+            "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+            "WHERE i.indrelid = CAST(:t AS regclass) "
+            "UNION ALL "
+            "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_depend d ON d.objid = c.oid "
+            "WHERE c.relkind = 'S' AND d.refobjid = CAST(:t AS regclass) AND d.deptype IN ('a', 'i')"
+        ),
+        {"t": live},
+    ).all()
+    for name, kind in relations:
+        fixed = _live_name(name, shadow, live)
+        if fixed != name:
+            keyword = "SEQUENCE" if kind == "S" else "INDEX"
+            conn.execute(text(f"ALTER {keyword} {_q(conn, name)} RENAME TO {_q(conn, fixed)}"))
+
+
+def _live_name(name: str, shadow: str, live: str) -> str:
+    if name.endswith(SHADOW_SUFFIX):
+        return name[: -len(SHADOW_SUFFIX)]
+    if name.startswith(shadow):
+        return live + name[len(shadow) :]
+    return name
+
+
+def _q(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)

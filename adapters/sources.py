@@ -1,0 +1,228 @@
+"""Where projections read events from: the event store's log, or the Kafka topic.
+
+Both give the runner :class:`~projections.engine.Message` values with a
+partition and an offset; the runner stores ``next_offset`` (the offset after
+the last message it consumed) per partition with the rows.
+
+* :class:`EmbeddedSource` reads the event store's notification log directly:
+  one partition (0), offset = notification id. The log is commit-ordered and
+  may have gaps (rolled-back inserts); gaps are simply never read.
+* :class:`KafkaSource` reads the event topic with aiokafka: one consumer group
+  per projection, offsets from SQL (never from Kafka), so a new projection
+  starts at offset zero by itself.
+
+A message that cannot be decoded (garbage, an unknown event type, a schema
+version newer than the code) becomes a poison :class:`Message` (``event`` is
+None, ``error`` says why) and goes through the projection's error policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from eventsourcing.persistence import Notification
+
+from adapters.envelope import PoisonMessageError, decode, encode
+from domain.application import Orders
+from domain.events import (
+    EVENT_TYPES,
+    EventRecord,
+    SchemaVersionTooNewError,
+    event_id_for,
+    schema_version_of,
+    to_jsonable,
+    upcast,
+)
+from projections.engine import Message
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_PARTITION = 0
+# Attributes of a stored event that the envelope has its own fields for.
+_ENVELOPE_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
+
+
+# ---------------------------------------------------------------- embedded
+
+
+class EmbeddedSource:
+    """The ``Orders`` notification log as one partition (offset = notification id)."""
+
+    partitions = (EMBEDDED_PARTITION,)
+
+    def __init__(self, orders: Orders) -> None:
+        self.orders = orders
+        self.recorder = orders.recorder
+        self.mapper = orders.mapper
+
+    def end_offsets(self) -> dict[int, int]:
+        """The offset after the last notification (0 for an empty log)."""
+        last = self.recorder.max_notification_id()
+        return {EMBEDDED_PARTITION: 0 if last is None else last + 1}
+
+    def read(self, start: int, limit: int) -> list[Message]:
+        """Up to ``limit`` messages at offsets >= ``start``, in log order."""
+        notifications = self.recorder.select_notifications(start=start, limit=limit, inclusive_of_start=True)
+        return [self.message(n) for n in notifications]
+
+    def refetch(self, partition: int, offset: int, payload: bytes | None) -> Message:
+        """The message at ``offset`` again (a dead letter being retried)."""
+        found = self.recorder.select_notifications(start=offset, limit=1, stop=offset, inclusive_of_start=True)
+        if not found:
+            raise LookupError(f"notification {offset} is no longer in the event store")
+        return self.message(found[0])
+
+    def message(self, n: Notification) -> Message:
+        try:
+            record = self.record(n)
+        except PoisonMessageError as e:
+            return Message(EMBEDDED_PARTITION, n.id, None, payload=n.state, error=str(e), key=str(n.originator_id))
+        return Message(EMBEDDED_PARTITION, n.id, record, payload=encode(record, n.id).value)
+
+    def record(self, n: Notification) -> EventRecord:
+        """The plain record of a notification, in the current schema.
+
+        The same values as ``record_of(mapper.to_domain_event(n))`` (a test
+        checks it), read straight from the stored state: no domain object is
+        built, and a schema version newer than the code is refused instead of
+        being read as if it were current.
+        """
+        event_type = n.topic
+        if event_type not in EVENT_TYPES:
+            raise PoisonMessageError(f"notification {n.id}: unknown event type {event_type!r}")
+        stored = n.state
+        try:
+            if self.mapper.cipher:
+                stored = self.mapper.cipher.decrypt(stored)
+            if self.mapper.compressor:
+                stored = self.mapper.compressor.decompress(stored)
+            state: dict[str, Any] = self.mapper.transcoder.decode(stored)
+            schema_version = state.pop("class_version", 1)
+            timestamp = state["timestamp"]
+            data = {k: to_jsonable(v) for k, v in state.items() if k not in _ENVELOPE_FIELDS}
+            data = upcast(event_type, schema_version, data)
+        except SchemaVersionTooNewError as e:
+            raise PoisonMessageError(f"notification {n.id}: {e}") from None
+        except Exception as e:  # the stored bytes are not an event this code can read
+            raise PoisonMessageError(
+                f"notification {n.id} ({event_type}) cannot be decoded: {type(e).__name__}: {e}"
+            ) from None
+        return EventRecord(
+            event_id=event_id_for(n.originator_id, n.originator_version),
+            event_type=event_type,
+            schema_version=schema_version_of(event_type),
+            aggregate_id=str(n.originator_id),
+            aggregate_version=int(n.originator_version),
+            occurred_at=timestamp.isoformat(),
+            data=data,
+        )
+
+
+# ------------------------------------------------------------------- Kafka
+
+
+def group_id(projection: str) -> str:
+    return f"orderstream.projection.{projection}"
+
+
+def message_of(record: ConsumerRecord) -> Message:
+    """A Kafka record as a :class:`Message` (poison if its value cannot be decoded)."""
+    key = _text(record.key)
+    try:
+        event, _position = decode(record.value)
+    except PoisonMessageError as e:
+        return Message(record.partition, record.offset, None, payload=record.value, error=str(e), key=key)
+    return Message(record.partition, record.offset, event, payload=record.value, key=key)
+
+
+def decode_payload(partition: int, offset: int, payload: bytes | None) -> Message:
+    """A dead letter's stored message value decoded again (a retry after an upgrade)."""
+    try:
+        event, _position = decode(payload)
+    except PoisonMessageError as e:
+        return Message(partition, offset, None, payload=payload, error=str(e))
+    return Message(partition, offset, event, payload=payload)
+
+
+def _text(key: bytes | None) -> str | None:
+    if key is None:
+        return None
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+class KafkaSource:
+    """The event topic; consumers are made per projection (and per rebuild)."""
+
+    def __init__(self, bootstrap: str, topic: str, *, max_records: int = 5000) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.max_records = max_records
+
+    def consumer(self, group: str | None) -> AIOKafkaConsumer:
+        """A consumer that never commits by itself and starts at offset zero by default."""
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.max_records,
+            # Big fetches: catch-up and rebuild read history in bulk.
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+
+    async def partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        parts = consumer.partitions_for_topic(self.topic)
+        if not parts:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
+            parts = consumer.partitions_for_topic(self.topic)
+        if not parts:
+            raise LookupError(f"Kafka topic {self.topic!r} does not exist (has the relay run?)")
+        return [TopicPartition(self.topic, p) for p in sorted(parts)]
+
+    async def end_offsets(self) -> dict[int, int]:
+        consumer = self.consumer(None)
+        await consumer.start()
+        try:
+            tps = await self.partitions(consumer)
+            ends = await consumer.end_offsets(tps)
+        finally:
+            await consumer.stop()
+        return {tp.partition: int(o) for tp, o in ends.items()}
+
+
+class SeekToStoredOffsets(ConsumerRebalanceListener):
+    """On assignment, seek every partition to the offset stored in SQL (0 if none).
+
+    Explicit seeks always: ``seek_to_committed`` would skip offset 0 (aiokafka
+    issue 1003), and Kafka's committed offsets are only a copy for lag tools.
+    """
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        load_offsets: Callable[[], Mapping[int, int]],
+        on_assigned: Callable[[Mapping[int, int]], None] = lambda _: None,
+    ) -> None:
+        self.consumer = consumer
+        self.load_offsets = load_offsets
+        self.on_assigned = on_assigned
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        # Nothing to hand over: every batch is committed to SQL before the next fetch.
+        return None
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        offsets = await asyncio.to_thread(self.load_offsets)
+        for tp in assigned:
+            self.consumer.seek(tp, offsets.get(tp.partition, 0))
+        self.on_assigned(offsets)
+        log.info("assigned %s", sorted(tp.partition for tp in assigned))

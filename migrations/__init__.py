@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the read-model database (see adapters.migrations)."""

@@ -1,0 +1,111 @@
+"""The framework's own tables: checkpoints, projection state, dead letters.
+
+They live in their own ``MetaData`` (created by the base Alembic revision
+``0001_framework``), apart from every projection's tables.
+
+``projection_checkpoints``
+    The next source offset to read, per projection, target and partition.
+    ``target`` is ``"live"`` for the tables readers use and ``"rebuild"`` for
+    the shadow tables a rebuild fills; the swap moves the rebuild rows to live.
+    A checkpoint is written in the same SQL transaction as the rows it
+    accounts for, and every write is fenced on the value it expects to
+    replace (see ``adapters.read_models``).
+
+``projection_state``
+    One row per projection: the ``version`` its live tables were built by,
+    ``state`` (``running``, ``halted``, ``rebuilding``) and, when halted, the
+    error and the failing message.
+
+``dead_letters``
+    Messages a ``dead-letter`` projection could not apply (status ``dead``),
+    the later messages of the same order parked behind them (``parked``), the
+    message a ``halt`` projection stopped at (``halted``), and the resolutions
+    an operator chose (``applied`` by a retry, ``retried`` for a halted
+    message handed back to the runner, ``skipped``).
+    ``payload`` is the raw message value, so a retry decodes exactly what
+    failed. Rows are kept (never deleted by a resolution): nothing is ever
+    dropped silently.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+LIVE = "live"
+REBUILD = "rebuild"
+TARGETS = (LIVE, REBUILD)
+
+RUNNING = "running"
+HALTED = "halted"
+REBUILDING = "rebuilding"
+STATES = (RUNNING, HALTED, REBUILDING)
+
+DEAD = "dead"
+PARKED = "parked"
+HALTED_AT = "halted"  # the message a halt-policy projection stopped at
+RETRIED = "retried"  # a halted message handed back to the runner by a retry
+APPLIED = "applied"
+SKIPPED = "skipped"
+# Dead letters that still block their order.
+UNRESOLVED = (DEAD, PARKED)
+
+metadata = MetaData()
+
+checkpoints = Table(
+    "projection_checkpoints",
+    metadata,
+    Column("projection", String(100), primary_key=True),
+    Column("target", String(16), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+
+projection_state = Table(
+    "projection_state",
+    metadata,
+    Column("projection", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("failing_event_id", String(64), nullable=True),
+    Column("failing_partition", Integer, nullable=True),
+    Column("failing_offset", BigInteger, nullable=True),
+    # The code version and table definitions a rebuild in progress started
+    # with: a rebuild resumes only if they are still the same.
+    Column("rebuild_fingerprint", String(64), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("projection", String(100), nullable=False),
+    Column("target", String(16), nullable=False),
+    Column("event_id", String(64), nullable=True),
+    Column("event_type", String(100), nullable=True),
+    Column("aggregate_id", String(64), nullable=True),
+    Column("aggregate_version", Integer, nullable=True),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("payload", LargeBinary, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    # A message is recorded once; recording it again updates the record.
+    UniqueConstraint("projection", "target", "partition", "offset", name="uq_dead_letters_position"),
+    Index("ix_dead_letters_projection_status", "projection", "target", "status"),
+)
