@@ -4,11 +4,11 @@ Each row holds the order's customer, channel, currency, status, line count,
 total, the amount paid and refund due, and the time of each lifecycle step
 (the ``occurred_at`` of the event that took it, as fixed-width UTC text, see
 ``projections.values``). The order's current lines are kept on the row as
-JSON (``{sku: {"quantity": n, "unit_price": "9.99"}}``) so that
-``LineAdded``/``LineRemoved``/``QuantityChanged`` keep ``total`` and
+JSON text (``{"SKU-1": [2, "9.99"]}``: quantity and unit price per SKU) so
+that ``LineAdded``/``LineRemoved``/``QuantityChanged`` keep ``total`` and
 ``line_count`` exact with a single read and write of the order's own row:
 the table is keyed by the order id, so the framework prefetches a whole
-batch's rows in one query.
+batch's rows in one query, and lifecycle events never parse the lines.
 
 Ordering and idempotency: every row depends on one order's events only, which
 arrive in aggregate-version order (one Kafka partition per order; the
@@ -24,13 +24,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, Index, Integer, MetaData, String, Table, func, select
+from sqlalchemy import Column, Connection, Index, Integer, MetaData, String, Table, Text, func, select
 
 from domain.events import EventRecord
 from domain.order import Order, OrderStatus
 from projections.contract import Projection, Rows, handles
 from projections.types import Money
-from projections.values import TIMESTAMP_LENGTH, in_currency, moment, money, timestamp
+from projections.values import (
+    TIMESTAMP_LENGTH,
+    dump_json,
+    in_currency,
+    load_json,
+    moment,
+    money,
+    timestamp,
+)
 
 # Lifecycle steps whose time the summary records: status -> column.
 STEP_COLUMNS = {
@@ -74,17 +82,14 @@ class OrderSummary(Projection):
         Column("shipped_at", String(TIMESTAMP_LENGTH), nullable=True),
         Column("delivered_at", String(TIMESTAMP_LENGTH), nullable=True),
         Column("cancelled_at", String(TIMESTAMP_LENGTH), nullable=True),
-        Column("lines", JSON, nullable=False),
+        Column("lines", Text, nullable=False),
         Index("ix_order_summary_placed_at", "placed_at"),
     )
 
     @handles(Order.Placed)
     def placed(self, rows: Rows, event: EventRecord) -> None:
         data = event.data
-        lines = {
-            ln["sku"]: {"quantity": int(ln["quantity"]), "unit_price": ln["unit_price"]}
-            for ln in data["lines"]
-        }
+        lines = {ln["sku"]: [int(ln["quantity"]), ln["unit_price"]] for ln in data["lines"]}
         rows.put(
             self.orders,
             {
@@ -94,7 +99,7 @@ class OrderSummary(Projection):
                 "currency": data["currency"],
                 "status": OrderStatus.PLACED.value,
                 "line_count": len(lines),
-                "total": _total(lines),
+                "total": sum((_subtotal(ln) for ln in lines.values()), start=Decimal(0)),
                 "amount_paid": None,
                 "refund_due": None,
                 "placed_at": timestamp(event.occurred_at),
@@ -103,36 +108,34 @@ class OrderSummary(Projection):
                 "shipped_at": None,
                 "delivered_at": None,
                 "cancelled_at": None,
-                "lines": lines,
+                "lines": dump_json(lines),
             },
         )
 
     @handles(Order.LineAdded)
     def line_added(self, rows: Rows, event: EventRecord) -> None:
         row = self._row(rows, event)
-        sku = event.data["sku"]
-        line = {"quantity": int(event.data["quantity"]), "unit_price": event.data["unit_price"]}
-        lines = {**row["lines"], sku: line}
-        rows.put(self.orders, {**row, "lines": lines, "line_count": len(lines),
-                               "total": row["total"] + _subtotal(line)})
+        lines = load_json(row["lines"])
+        line = lines[event.data["sku"]] = [int(event.data["quantity"]), event.data["unit_price"]]
+        self._put_lines(rows, row, lines, row["total"] + _subtotal(line))
 
     @handles(Order.LineRemoved)
     def line_removed(self, rows: Rows, event: EventRecord) -> None:
         row = self._row(rows, event)
-        lines = dict(row["lines"])
+        lines = load_json(row["lines"])
         line = _pop_line(lines, event)
-        rows.put(self.orders, {**row, "lines": lines, "line_count": len(lines),
-                               "total": row["total"] - _subtotal(line)})
+        self._put_lines(rows, row, lines, row["total"] - _subtotal(line))
 
     @handles(Order.QuantityChanged)
     def quantity_changed(self, rows: Rows, event: EventRecord) -> None:
         row = self._row(rows, event)
-        lines = dict(row["lines"])
+        lines = load_json(row["lines"])
         old = _pop_line(lines, event)
-        new = {**old, "quantity": int(event.data["quantity"])}
-        lines[event.data["sku"]] = new
-        rows.put(self.orders, {**row, "lines": lines,
-                               "total": row["total"] - _subtotal(old) + _subtotal(new)})
+        new = lines[event.data["sku"]] = [int(event.data["quantity"]), old[1]]
+        self._put_lines(rows, row, lines, row["total"] - _subtotal(old) + _subtotal(new))
+
+    def _put_lines(self, rows: Rows, row: dict[str, Any], lines: dict[str, list[Any]], total: Decimal) -> None:
+        rows.put(self.orders, {**row, "lines": dump_json(lines), "line_count": len(lines), "total": total})
 
     @handles(Order.Confirmed)
     def confirmed(self, rows: Rows, event: EventRecord) -> None:
@@ -172,15 +175,12 @@ class OrderSummary(Projection):
         return row
 
 
-def _subtotal(line: dict[str, Any]) -> Decimal:
-    return money(line["unit_price"]) * line["quantity"]
+def _subtotal(line: list[Any]) -> Decimal:
+    quantity, unit_price = line
+    return money(unit_price) * quantity
 
 
-def _total(lines: dict[str, dict[str, Any]]) -> Decimal:
-    return sum((_subtotal(ln) for ln in lines.values()), start=Decimal(0))
-
-
-def _pop_line(lines: dict[str, dict[str, Any]], event: EventRecord) -> dict[str, Any]:
+def _pop_line(lines: dict[str, list[Any]], event: EventRecord) -> list[Any]:
     try:
         return lines.pop(event.data["sku"])
     except KeyError:
@@ -281,7 +281,7 @@ def _summary(row: Any) -> OrderSummaryRow:
         delivered_at=moment(row["delivered_at"]),
         cancelled_at=moment(row["cancelled_at"]),
         lines=tuple(
-            SummaryLine(sku, int(ln["quantity"]), money(ln["unit_price"]))
-            for sku, ln in sorted(row["lines"].items())
+            SummaryLine(sku, int(quantity), in_currency(money(unit_price), row["currency"]))
+            for sku, (quantity, unit_price) in sorted(load_json(row["lines"]).items())
         ),
     )

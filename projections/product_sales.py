@@ -19,7 +19,7 @@ Definitions (per SKU, over all orders):
 A row whose figures are all back to zero is removed.
 
 Internal: ``product_sales_orders``, one row per order with its currency, its
-current lines as JSON (``{sku: [quantity, "unit price"]}``) and whether it is
+current lines as JSON text (``{sku: [quantity, "unit price"]}``) and whether it is
 paid or cancelled, since ``LineRemoved``, ``QuantityChanged``, ``Paid`` and
 ``Cancelled`` do not carry the lines they affect. It is keyed by the order id,
 so the framework prefetches it per batch.
@@ -37,13 +37,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Boolean, Column, Connection, Integer, MetaData, String, Table, func, select
+from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, func, select
 
 from domain.events import EventRecord
 from domain.order import Order
 from projections.contract import Projection, Rows, handles
 from projections.types import Money
-from projections.values import in_currency, money
+from projections.values import dump_json, in_currency, load_json, money
 
 UNIT_COLUMNS = ("units_ordered", "units_paid", "units_cancelled")
 
@@ -79,7 +79,7 @@ class ProductSales(Projection):
         metadata,
         Column("order_id", String(36), primary_key=True),
         Column("currency", String(3), nullable=False),
-        Column("lines", JSON, nullable=False),
+        Column("lines", Text, nullable=False),
         Column("paid", Boolean, nullable=False),
         Column("cancelled", Boolean, nullable=False),
     )
@@ -90,7 +90,7 @@ class ProductSales(Projection):
         rows.put(
             self.orders,
             {"order_id": event.aggregate_id, "currency": event.data["currency"],
-             "lines": lines, "paid": False, "cancelled": False},
+             "lines": dump_json(lines), "paid": False, "cancelled": False},
         )
         for sku, (quantity, _) in lines.items():
             self._add_units(rows, sku, units_ordered=quantity)
@@ -99,33 +99,34 @@ class ProductSales(Projection):
     def line_added(self, rows: Rows, event: EventRecord) -> None:
         order = self._order(rows, event)
         sku, quantity = event.data["sku"], int(event.data["quantity"])
-        lines = {**order["lines"], sku: [quantity, event.data["unit_price"]]}
-        rows.put(self.orders, {**order, "lines": lines})
+        lines = load_json(order["lines"])
+        lines[sku] = [quantity, event.data["unit_price"]]
+        rows.put(self.orders, {**order, "lines": dump_json(lines)})
         self._add_units(rows, sku, units_ordered=quantity)
 
     @handles(Order.LineRemoved)
     def line_removed(self, rows: Rows, event: EventRecord) -> None:
         order = self._order(rows, event)
-        lines = dict(order["lines"])
+        lines = load_json(order["lines"])
         quantity, _ = _pop_line(lines, event)
-        rows.put(self.orders, {**order, "lines": lines})
+        rows.put(self.orders, {**order, "lines": dump_json(lines)})
         self._add_units(rows, event.data["sku"], units_ordered=-quantity)
 
     @handles(Order.QuantityChanged)
     def quantity_changed(self, rows: Rows, event: EventRecord) -> None:
         order = self._order(rows, event)
-        lines = dict(order["lines"])
+        lines = load_json(order["lines"])
         old, unit_price = _pop_line(lines, event)
         sku, new = event.data["sku"], int(event.data["quantity"])
         lines[sku] = [new, unit_price]
-        rows.put(self.orders, {**order, "lines": lines})
+        rows.put(self.orders, {**order, "lines": dump_json(lines)})
         self._add_units(rows, sku, units_ordered=new - old)
 
     @handles(Order.Paid)
     def paid(self, rows: Rows, event: EventRecord) -> None:
         order = self._order(rows, event)
         rows.put(self.orders, {**order, "paid": True})
-        for sku, (quantity, unit_price) in order["lines"].items():
+        for sku, (quantity, unit_price) in load_json(order["lines"]).items():
             self._add_units(rows, sku, units_paid=quantity)
             self._add_revenue(rows, sku, order["currency"], money(unit_price) * quantity, quantity)
 
@@ -133,7 +134,7 @@ class ProductSales(Projection):
     def cancelled(self, rows: Rows, event: EventRecord) -> None:
         order = self._order(rows, event)
         rows.put(self.orders, {**order, "paid": False, "cancelled": True})
-        for sku, (quantity, unit_price) in order["lines"].items():
+        for sku, (quantity, unit_price) in load_json(order["lines"]).items():
             if order["paid"]:
                 self._add_units(rows, sku, units_ordered=-quantity, units_paid=-quantity,
                                 units_cancelled=quantity)

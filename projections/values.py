@@ -9,16 +9,21 @@ SQLite and PostgreSQL, and text order is time order, so ``ORDER BY`` and
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 from domain.money import to_money
 
 TIMESTAMP_LENGTH = 32
+_UTC_SUFFIX = "+00:00"
 
 
 def timestamp(occurred_at: str) -> str:
     """An event's ``occurred_at`` as fixed-width UTC text (sortable as text)."""
+    if len(occurred_at) == TIMESTAMP_LENGTH and occurred_at[10] == "T" and occurred_at.endswith(_UTC_SUFFIX):
+        return occurred_at  # already canonical: the usual case, kept fast for rebuilds
     moment = datetime.fromisoformat(occurred_at)
     if moment.tzinfo is None:
         raise ValueError(f"event time {occurred_at!r} has no time zone")
@@ -28,6 +33,20 @@ def timestamp(occurred_at: str) -> str:
 def moment(stored: str | None) -> datetime | None:
     """A stored timestamp back as an aware ``datetime`` (None stays None)."""
     return None if stored is None else datetime.fromisoformat(stored)
+
+
+def dump_json(value: Any) -> str:
+    """Compact JSON text of handler state kept in a Text column.
+
+    Handler state such as an order's lines is stored as text rather than a
+    JSON column: events that do not touch it then neither parse nor copy it,
+    which keeps rebuilds fast.
+    """
+    return json.dumps(value, separators=(",", ":"))
+
+
+def load_json(text: str) -> Any:
+    return json.loads(text)
 
 
 def money(value: str) -> Decimal:

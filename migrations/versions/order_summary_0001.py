@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("shipped_at", sa.String(32), nullable=True),
         sa.Column("delivered_at", sa.String(32), nullable=True),
         sa.Column("cancelled_at", sa.String(32), nullable=True),
-        sa.Column("lines", sa.JSON(), nullable=False),
+        sa.Column("lines", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("order_id"),
     )
     op.create_index("ix_order_summary_placed_at", "order_summary", ["placed_at"])

@@ -37,7 +37,7 @@ def upgrade() -> None:
         "product_sales_orders",
         sa.Column("order_id", sa.String(36), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
-        sa.Column("lines", sa.JSON(), nullable=False),
+        sa.Column("lines", sa.Text(), nullable=False),
         sa.Column("paid", sa.Boolean(), nullable=False),
         sa.Column("cancelled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("order_id"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from decimal import Decimal
 
 import pytest
@@ -42,10 +43,7 @@ def test_placing_an_order_creates_its_summary_row() -> None:
         "shipped_at": None,
         "delivered_at": None,
         "cancelled_at": None,
-        "lines": {
-            "SKU-1": {"quantity": 2, "unit_price": "10.00"},
-            "SKU-2": {"quantity": 1, "unit_price": "4.50"},
-        },
+        "lines": '{"SKU-1":[2,"10.00"],"SKU-2":[1,"4.50"]}',
     }
 
 
@@ -57,12 +55,12 @@ def test_adding_a_line_raises_the_total_and_the_line_count() -> None:
 def test_removing_a_line_lowers_the_total_and_the_line_count() -> None:
     story = OrderStory(lines=(("SKU-1", 2, "10.00"), ("SKU-2", 1, "4.50"))).remove_line("SKU-1")
     row = summary_of(story)
-    assert (row["line_count"], row["total"], list(row["lines"])) == (1, Decimal("4.50"), ["SKU-2"])
+    assert (row["line_count"], row["total"], json.loads(row["lines"])) == (1, Decimal("4.50"), {"SKU-2": [1, "4.50"]})
 
 
 def test_changing_a_quantity_adjusts_the_total() -> None:
     row = summary_of(OrderStory().change_quantity("SKU-1", 5))
-    assert (row["total"], row["lines"]["SKU-1"]["quantity"]) == (Decimal("50.00"), 5)
+    assert (row["total"], json.loads(row["lines"])) == (Decimal("50.00"), {"SKU-1": [5, "10.00"]})
 
 
 def test_the_total_after_many_edits_equals_the_domain_total() -> None:
