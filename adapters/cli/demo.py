@@ -1,18 +1,72 @@
-"""``orders demo``: a simulated day of orders on the embedded default."""
+"""``orders demo``: a simulated day of orders on the embedded default, and its read models.
+
+The demo is a list of steps (:data:`STEPS`) run in order on one
+:class:`DemoRun`; each step prints its part and records any check that
+failed in ``run.failures``. The command exits 1 if a check failed. To show
+something more, write a ``step(run)`` function and add it to ``STEPS``.
+"""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy import Connection, Engine, select
 
 from adapters.cli.app import app, settings_of
 from adapters.cli.output import console
+from adapters.cli.views import show_customers, show_products
+from adapters.config import Settings
 from adapters.event_store import open_orders
+from adapters.migrations import upgrade
+from adapters.projection_registry import discover
+from adapters.projection_runner import Progress as RebuildProgress
+from adapters.projection_runner import rebuild, run_until_caught_up
+from adapters.read_models import create_read_model_engine
 from adapters.simulation import DaySummary, simulate_day
+from domain.application import Orders
+from projections import OrderSummary
+from projections.contract import Projection
+from projections.customer_orders import lifetime_value_by_currency, top_customers
+from projections.order_summary import STATUSES, orders_by_status, revenue_by_currency
+from projections.product_sales import revenue_by_currency as product_revenue_by_currency
+from projections.product_sales import top_products
+
+# The projection the demo rebuilds from offset zero.
+REBUILT = OrderSummary
+
+
+class DemoCheckError(click.ClickException):
+    """A read model disagreed with the domain, or a rebuild with the live tables."""
+
+    exit_code = 1
+
+
+@dataclass
+class DemoRun:
+    settings: Settings
+    n_orders: int
+    n_customers: int
+    seed: int
+    orders: Orders | None = None
+    day: DaySummary | None = None
+    failures: list[str] = field(default_factory=list)
+
+    def check(self, ok: bool, failure: str) -> str:
+        """Record ``failure`` unless ``ok``; the verdict to print."""
+        if not ok:
+            self.failures.append(failure)
+        return "[green]yes[/green]" if ok else "[bold red]NO[/bold red]"
+
+    def engine(self) -> Engine:
+        return create_read_model_engine(self.settings.read_model_url)
 
 
 @app.command()
@@ -22,45 +76,183 @@ from adapters.simulation import DaySummary, simulate_day
 @click.option("--dir", "directory", default="var/demo", show_default=True, type=click.Path(path_type=Path), help="Where the demo keeps its stores; wiped at the start.")
 @click.pass_context
 def demo(ctx: click.Context, n_orders: int, n_customers: int, seed: int, directory: Path) -> None:
-    """Simulate a day of orders through the domain API and summarize it.
+    """Simulate a day of orders, project it into the read models, rebuild one.
 
     Runs on fresh embedded SQLite stores under --dir, so it never touches the
-    configured event store and needs no services.
+    configured event store and needs no services. Exits 1 if a read model
+    disagrees with the domain or a rebuilt table with the live one.
     """
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
-    settings = settings_of(ctx).__class__(
+    settings = Settings(
         event_store_url=f"sqlite:///{directory / 'events.db'}",
         read_model_url=f"sqlite:///{directory / 'read_models.db'}",
+        extra_projections=settings_of(ctx).extra_projections,
     )
-    orders = open_orders(settings)
-    console.print(f"Simulating a day: {n_orders} orders from {n_customers} customers (seed {seed})")
-    with Progress(
+    run = DemoRun(settings, n_orders, n_customers, seed)
+    for step in STEPS:
+        step(run)
+    if run.failures:
+        raise DemoCheckError("; ".join(run.failures))
+
+
+# ---- steps ----------------------------------------------------------------
+
+
+def simulate(run: DemoRun) -> None:
+    """A day of orders through the domain API."""
+    run.orders = open_orders(run.settings)
+    console.print(f"Simulating a day: {run.n_orders} orders from {run.n_customers} customers (seed {run.seed})")
+    with _progress() as progress:
+        task = progress.add_task("orders", total=run.n_orders)
+        run.day = simulate_day(
+            run.orders, run.n_orders, run.n_customers, run.seed, on_order=lambda: progress.advance(task)
+        )
+    console.print(f"\n{run.day.orders} orders, {run.day.commands} commands\n")
+
+
+def project(run: DemoRun) -> None:
+    """Migrate the read-model database and run every projection until caught up."""
+    heads = upgrade(run.settings)
+    console.print(f"Read-model schema upgraded: {', '.join(heads)}")
+    with console.status("Running the projections on the event store's log..."):
+        stats = run_until_caught_up(run.settings, orders=run.orders)
+    names = [p.name for p in discover(run.settings)]
+    assert run.orders is not None
+    events = run.orders.recorder.max_notification_id() or 0
+    console.print(
+        f"{len(names)} projections ({', '.join(names)}) caught up on {events} events: "
+        f"{stats.applied} applications in {stats.seconds:.1f} s ({stats.rate:,.0f}/s)\n"
+    )
+    run.check(not stats.halted, f"projections halted: {'; '.join(stats.halted.values())}")
+
+
+def compare_with_domain(run: DemoRun) -> None:
+    """Orders by status and revenue by currency: the domain API next to the read models."""
+    assert run.day is not None
+    engine = run.engine()
+    try:
+        with engine.connect() as conn:
+            statuses = orders_by_status(conn)
+            revenue = revenue_by_currency(conn)
+            lifetime = lifetime_value_by_currency(conn)
+            product_revenue = product_revenue_by_currency(conn)
+    finally:
+        engine.dispose()
+
+    table = Table("Status", "Domain API", "order_summary", title="Orders by status")
+    for status in STATUSES:
+        table.add_row(status, str(run.day.by_status.get(status, 0)), str(statuses[status]))
+    console.print(table)
+    domain_statuses = {s: run.day.by_status.get(s, 0) for s in STATUSES}
+    same = run.check(statuses == domain_statuses, "order_summary's status counts differ from the domain's")
+    console.print(f"order_summary agrees with the domain on every status: {same}\n")
+
+    table = Table("Currency", "Domain API", "order_summary", "customer_orders", "product_sales",
+                  title="Revenue by currency (paid, shipped and delivered orders)")
+    currencies = sorted(set(run.day.revenue_by_currency) | set(revenue) | set(lifetime) | set(product_revenue))
+    for currency in currencies:
+        table.add_row(
+            currency,
+            str(run.day.revenue_by_currency.get(currency, Decimal(0))),
+            str(revenue.get(currency, "-")),
+            str(lifetime.get(currency, "-")),
+            str(product_revenue.get(currency, "-")),
+        )
+    console.print(table)
+    domain_revenue = {c: v for c, v in run.day.revenue_by_currency.items() if v}
+    same = run.check(
+        revenue == lifetime == product_revenue == domain_revenue,
+        "revenue by currency differs between the domain and the read models",
+    )
+    console.print(f"all three read models agree with the domain on revenue: {same}\n")
+
+
+def show_top_lists(run: DemoRun) -> None:
+    """Top products and customers, straight from the read models."""
+    engine = run.engine()
+    try:
+        with engine.connect() as conn:
+            products = top_products(conn, 5, by="units")
+            customers = top_customers(conn, 5, by="orders")
+    finally:
+        engine.dispose()
+    show_products(products, "units")
+    show_customers(customers, title="Top 5 customers by orders")
+    console.print()
+
+
+def rebuild_from_zero(run: DemoRun, projection: type[Projection] = REBUILT) -> None:
+    """Rebuild one projection from offset zero and compare it with the live tables."""
+    engine = run.engine()
+    try:
+        before = snapshot(engine, projection)
+        with _progress() as progress:
+            task = progress.add_task(f"rebuild {projection.name}", total=None)
+
+            def report(p: RebuildProgress) -> None:
+                progress.update(task, total=p.total, completed=p.done)
+
+            stats = rebuild(run.settings, projection, progress=report, orders=run.orders)
+        after = snapshot(engine, projection)
+    finally:
+        engine.dispose()
+    differences = diff_snapshots(before, after)
+    same = run.check(
+        not differences,
+        f"rebuilt {projection.name} differs from the live tables: {'; '.join(differences[:3])}",
+    )
+    rows = sum(len(r) for r in after.values())
+    console.print(
+        f"rebuilt {projection.name} from offset 0: {stats.events} events "
+        f"({stats.rate:,.0f} events/s), {rows} rows, identical to the live table: {same}"
+    )
+
+
+STEPS: list[Callable[[DemoRun], None]] = [
+    simulate,
+    project,
+    compare_with_domain,
+    show_top_lists,
+    rebuild_from_zero,
+]
+
+
+# ---- helpers --------------------------------------------------------------
+
+
+Snapshot = dict[str, list[tuple[Any, ...]]]
+
+
+def snapshot(engine: Engine, projection: type[Projection]) -> Snapshot:
+    """Every row of every table of ``projection``, in primary-key order."""
+    with engine.connect() as conn:
+        return {table.name: _rows(conn, table) for table in projection.tables()}
+
+
+def _rows(conn: Connection, table: Any) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key.columns))]
+
+
+def diff_snapshots(before: Snapshot, after: Snapshot) -> list[str]:
+    """Human-readable differences between two snapshots (empty when identical)."""
+    differences = []
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) != after.get(name):
+            old, new = set(before.get(name, [])), set(after.get(name, []))
+            differences.append(
+                f"{name}: {len(old - new)} rows only in the live table, {len(new - old)} only in the rebuilt one"
+            )
+    return differences
+
+
+def _progress() -> Progress:
+    return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
-    ) as progress:
-        task = progress.add_task("orders", total=n_orders)
-        summary = simulate_day(
-            orders, n_orders, n_customers, seed, on_order=lambda: progress.advance(task)
-        )
-    print_summary(summary)
+    )
 
-
-def print_summary(summary: DaySummary) -> None:
-    console.print(f"\n{summary.orders} orders, {summary.commands} commands\n")
-    statuses = Table("Status", "Orders", title="Orders by status (domain API)")
-    for status in ("placed", "confirmed", "paid", "shipped", "delivered", "cancelled"):
-        statuses.add_row(status, str(summary.by_status.get(status, 0)))
-    console.print(statuses)
-    revenue = Table("Currency", "Revenue paid", "Refunds due", title="Revenue by currency (domain API)")
-    for currency in sorted(set(summary.revenue_by_currency) | set(summary.refunds_due_by_currency)):
-        revenue.add_row(
-            currency,
-            str(summary.revenue_by_currency.get(currency, 0)),
-            str(summary.refunds_due_by_currency.get(currency, 0)),
-        )
-    console.print(revenue)

@@ -261,7 +261,7 @@ def _show_summary(s: OrderSummaryRow) -> None:
 
 
 def _money_by_currency(amounts: dict[str, Decimal]) -> str:
-    return ", ".join(f"{amount} {currency}" for currency, amount in amounts.items()) or "-"
+    return "\n".join(f"{amount} {currency}" for currency, amount in amounts.items()) or "-"
 
 
 def show_products(products: list[ProductSalesRow], by: str, currency: str | None = None) -> None:
