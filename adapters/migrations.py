@@ -22,6 +22,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import Engine, MetaData
 
@@ -62,11 +63,17 @@ def target_metadata(projections: Sequence[type[Projection]]) -> list[MetaData]:
 
 
 def alembic_config(settings: Settings, projections: Sequence[type[Projection]] | None = None) -> Config:
-    """An Alembic ``Config`` built in code (no alembic.ini needed)."""
-    if projections is None:
-        from adapters.projection_registry import discover
+    """An Alembic ``Config`` built in code (no alembic.ini needed).
 
-        projections = discover(settings)
+    Version locations: the built-in folder plus the ``migrations`` folder of
+    every discovered projection and of ``projections``.
+    """
+    from adapters.projection_registry import discover
+
+    # Every known projection's revisions, so that a database migrated for all
+    # of them is understood even when only some are being run.
+    found = discover(settings)
+    projections = found + [p for p in projections or () if p not in found]
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
@@ -99,7 +106,7 @@ def pending_revisions(engine: Engine, config: Config) -> list[str]:
         current = MigrationContext.configure(conn).get_current_heads()
     try:
         pending = [r.revision for r in script.iterate_revisions("heads", current)]
-    except CommandError as e:
+    except (CommandError, RevisionError) as e:
         raise SchemaBehindError(
             f"read-model schema does not match the code ({e}); is this database used by another "
             "version of orderstream?"
