@@ -80,6 +80,7 @@ async def ensure_topic(
     await admin.start()
     try:
         created = await _create_if_absent(admin, topic, partitions)
+        count = await _wait_for_leaders(admin, topic)
         config = await _describe_config(admin, topic)
         reasons = history_loss(config)
         if reasons:
@@ -91,7 +92,6 @@ async def ensure_topic(
                 topic,
                 reasons,
             )
-        count = await _wait_for_leaders(admin, topic)
         return TopicState(name=topic, created=created, partitions=count, config=config)
     finally:
         await admin.close()
@@ -125,10 +125,17 @@ async def _create_if_absent(admin: AIOKafkaAdminClient, topic: str, partitions: 
     return True
 
 
-async def _describe_config(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
-    responses = await admin.describe_configs(
-        [ConfigResource(ConfigResourceType.TOPIC, topic, dict.fromkeys(CHECKED_CONFIGS))]
-    )
+async def _describe_config(admin: AIOKafkaAdminClient, topic: str, timeout: float = 30.0) -> dict[str, str]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, dict.fromkeys(CHECKED_CONFIGS))]
+        )
+        codes = {r["error_code"] for resp in responses for r in resp.to_object()["resources"]}
+        # A topic created a moment ago may not be known to the broker answering yet.
+        if codes != {UNKNOWN_TOPIC_OR_PARTITION} or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.1)
     config: dict[str, str] = {}
     for response in responses:
         for resource in response.to_object()["resources"]:

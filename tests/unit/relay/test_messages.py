@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from adapters.envelope import HEADER_FIELDS, decode
-from adapters.relay import messages_of
-from domain.events import event_id_for
+from adapters.relay import messages_of, reference_message
+from domain.events import EVENT_TYPES, event_id_for
 from tests.unit.relay.notifications import as_v1_placed, in_memory_orders, notifications, one_of_each
 
 
@@ -58,3 +58,18 @@ def test_a_stored_v1_placed_event_is_published_upcast_to_the_current_schema():
     (message,) = messages_of([as_v1_placed(stored[0])], orders.mapper.to_domain_event)
     body = json.loads(message.value)
     assert (body["schema_version"], body["data"]["channel"]) == (2, "web")
+
+
+def test_the_fast_encoding_equals_the_envelope_of_the_domain_record_for_every_event_type():
+    stored, messages, orders = _messages()
+    reference = [reference_message(orders.mapper.to_domain_event(n), n.id) for n in stored]
+    assert {json.loads(m.value)["event_type"] for m in messages} == set(EVENT_TYPES)
+    assert messages == reference
+
+
+def test_the_fast_encoding_equals_the_reference_for_an_upcast_event():
+    stored, _, orders = _messages()
+    v1 = as_v1_placed(stored[0])
+    assert messages_of([v1], orders.mapper.to_domain_event) == [
+        reference_message(orders.mapper.to_domain_event(v1), v1.id)
+    ]

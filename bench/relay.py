@@ -1,0 +1,324 @@
+"""Relay benchmark (issue 4): throughput from a pre-filled store, and command-to-readable latency.
+
+Needs the services (`scripts/services up`). Everything runs on PostgreSQL in a
+fresh database, against fresh topics, and is dropped afterwards.
+
+  throughput  100,000 events pre-filled into the event store, then
+              `Relay.run(once=True)` publishes them (wall time of the whole run,
+              start-up included). In the same run a bare aiokafka producer loop
+              sends the very same messages, pre-encoded, with the same producer
+              settings: the ceiling for this client on this machine.
+  latency     `orders relay run` (a separate process) follows the store while
+              commands arrive at 200/s for 20 s; a consumer (another process)
+              notes when each event becomes readable. Latency = readable time
+              minus the moment the command returned (its commit had happened).
+
+    .venv/bin/python bench/relay.py [--events 100000] [--rate 200] [--seconds 20] [--skip-latency]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+from adapters.config import Settings  # noqa: E402
+from adapters.event_store import open_orders  # noqa: E402
+from adapters.relay import Relay, RelayTuning, messages_of, open_checkpoints  # noqa: E402
+from domain.order import Order  # noqa: E402
+
+ADDRESS = {"name": "Ada", "street": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+
+
+def services_env() -> dict[str, str]:
+    values = {}
+    path = ROOT / "var" / "services.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                k, _, v = line.partition("=")
+                values[k.strip()] = v.strip()
+    return {**values, **{k: v for k, v in os.environ.items() if k.startswith("ORDERS_TEST_")}}
+
+
+def fresh_database(admin_url: str) -> str:
+    name = f"orderstream_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    parts = urlsplit(admin_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, "", ""))
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = urlsplit(url).path.strip("/")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+async def delete_topics(bootstrap: str, topics: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(topics)
+    finally:
+        await admin.close()
+
+
+# ---------------------------------------------------------------- pre-fill
+
+
+def a_lifecycle(rng: random.Random) -> Order:
+    """One order with 7 events (placed ... delivered), built through the aggregate's rules."""
+    order = Order.place(f"customer-{rng.randrange(5000):04d}", [("BOOK-1", rng.randint(1, 3), "12.90")], "EUR", "web")
+    order.add_line("MUG-2", 1, "4.50")
+    order.set_shipping_address(ADDRESS)
+    order.confirm()
+    order.record_payment(f"pay-{order.id}", order.total, "EUR")
+    order.ship("DHL", f"T{rng.randrange(10**9)}")
+    order.mark_delivered()
+    return order
+
+
+def prefill(settings: Settings, events: int) -> int:
+    orders = open_orders(settings)
+    rng = random.Random(1)
+    started = time.perf_counter()
+    written = 0
+    while written < events:
+        batch = [a_lifecycle(rng) for _ in range(200)]
+        # trim the last batch to the exact event count
+        pending = []
+        for order in batch:
+            if written >= events:
+                break
+            take = min(len(order.pending_events), events - written)
+            del order._pending_events[take:]  # noqa: SLF001 - a bench shortcut: a shorter history
+            pending.append(order)
+            written += take
+        orders.save(*pending)
+    newest = orders.recorder.max_notification_id()
+    orders.close()
+    print(f"pre-filled {written} events in {time.perf_counter() - started:.1f}s (newest notification {newest})")
+    return written
+
+
+# -------------------------------------------------------------- throughput
+
+
+def relay_throughput(settings: Settings, tuning: RelayTuning) -> tuple[float, int]:
+    orders = open_orders(settings)
+    try:
+        relay = Relay(settings, orders, open_checkpoints(settings), tuning=tuning)
+        started = time.perf_counter()
+        report = asyncio.run(relay.run(once=True))
+        elapsed = time.perf_counter() - started
+    finally:
+        orders.close()
+    return report.published / elapsed, report.published
+
+
+def bare_throughput(settings: Settings, tuning: RelayTuning, topic: str) -> tuple[float, int]:
+    orders = open_orders(settings)
+    notifications = orders.recorder.select_notifications(start=0, limit=10**7, inclusive_of_start=False)
+    messages = messages_of(notifications, orders.mapper.to_domain_event)
+    orders.close()
+
+    async def send_all() -> float:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all",
+            linger_ms=tuning.linger_ms, max_batch_size=tuning.max_batch_size,
+        )
+        await producer.start()
+        try:
+            started = time.perf_counter()
+            futures = [await producer.send(topic, m.value, key=m.key, headers=m.headers) for m in messages]
+            await asyncio.gather(*futures)
+            return time.perf_counter() - started
+        finally:
+            await producer.stop()
+
+    from adapters.kafka_topics import ensure_topic
+
+    asyncio.run(ensure_topic(settings.kafka_bootstrap, topic, settings.topic_partitions))
+    elapsed = asyncio.run(send_all())
+    return len(messages) / elapsed, len(messages)
+
+
+# ----------------------------------------------------------------- latency
+
+
+def consume(bootstrap: str, topic: str, expected: int, ready, out_path: str, timeout: float) -> None:
+    async def run() -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+            fetch_max_wait_ms=100, auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        seen = {}
+        try:
+            consumer._client.add_topic(topic)  # noqa: SLF001
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+            consumer.assign(tps)
+            for tp in tps:
+                consumer.seek(tp, 0)
+            await consumer.getmany(timeout_ms=200)
+            ready.set()
+            deadline = time.monotonic() + timeout
+            while len(seen) < expected and time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=200)
+                now = time.time()
+                for records in batches.values():
+                    for r in records:
+                        body = json.loads(r.value)
+                        seen.setdefault(f"{body['aggregate_id']}:{body['aggregate_version']}", now)
+        finally:
+            await consumer.stop()
+        Path(out_path).write_text(json.dumps(seen))
+
+    asyncio.run(run())
+
+
+def latency(settings: Settings, rate: float, seconds: float, workdir: Path) -> dict[str, float]:
+    orders = open_orders(settings)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")}
+    env.update(
+        ORDERS_EVENT_STORE_URL=settings.event_store_url, ORDERS_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        ORDERS_TOPIC=settings.topic,
+    )
+    log = open(workdir / "relay-latency.log", "wb")  # noqa: SIM115
+    relay = subprocess.Popen([str(ROOT / ".venv" / "bin" / "orders"), "relay", "run"], env=env, stderr=log, cwd=ROOT)
+    out_path = workdir / "consumed.json"
+    expected = int(rate * seconds)
+    try:
+        while True:  # wait until the relay provisioned the topic (it publishes the pre-fill first)
+            status = subprocess.run(
+                [str(ROOT / ".venv" / "bin" / "orders"), "relay", "status", "--json"],
+                env=env, capture_output=True, text=True, cwd=ROOT,
+            )
+            if json.loads(status.stdout)["lag"] == 0:
+                break
+            time.sleep(0.2)
+        ready = multiprocessing.Event()
+        consumer = multiprocessing.Process(
+            target=consume, args=(settings.kafka_bootstrap, settings.topic, expected, ready, str(out_path), seconds + 60),
+        )
+        consumer.start()
+        ready.wait(60)
+        committed: dict[str, float] = {}
+        rng = random.Random(5)
+        live: list = []
+        interval = 1.0 / rate
+        next_at = time.perf_counter()
+        for i in range(expected):
+            next_at += interval
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            if not live or rng.random() < 0.4:
+                order_id = orders.place_order(f"customer-{i % 500}", [("BOOK-1", 1, "9.90")])
+                live.append([order_id, 1])
+                key = f"{order_id}:1"
+            else:
+                entry = rng.choice(live)
+                orders.add_line(entry[0], f"SKU-{entry[1]}", 1, Decimal("1.00"))
+                entry[1] += 1
+                key = f"{entry[0]}:{entry[1]}"
+            committed[key] = time.time()
+        consumer.join(seconds + 90)
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        relay.wait(60)
+        orders.close()
+    seen = json.loads(out_path.read_text())
+    missing = [k for k in committed if k not in seen]
+    samples = sorted((seen[k] - t) * 1000 for k, t in committed.items() if k in seen)
+    return {
+        "commands": len(committed),
+        "missing": len(missing),
+        "p50_ms": statistics.median(samples),
+        "p99_ms": samples[int(0.99 * (len(samples) - 1))],
+        "max_ms": samples[-1],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+
+    env = services_env()
+    admin_url = env.get("ORDERS_TEST_PG_URL") or "postgresql://orderstream:orderstream@127.0.0.1:5432/orderstream_test"
+    bootstrap = env.get("ORDERS_TEST_KAFKA_BOOTSTRAP") or "127.0.0.1:9092"
+    tuning = RelayTuning()
+    workdir = ROOT / "var" / "bench"
+    workdir.mkdir(parents=True, exist_ok=True)
+    topics: list[str] = []
+    results: dict[str, object] = {"tuning": {k: v for k, v in vars(tuning).items() if k != "backoff"}}
+    try:
+        if not args.skip_throughput:
+            url = fresh_database(admin_url)
+            try:
+                topic = f"bench.relay.{uuid.uuid4().hex[:8]}"
+                bare_topic = f"bench.bare.{uuid.uuid4().hex[:8]}"
+                topics += [topic, bare_topic]
+                settings = Settings(event_store_url=url, kafka_bootstrap=bootstrap, topic=topic)
+                prefill(settings, args.events)
+                relay_rate, published = relay_throughput(settings, tuning)
+                bare_rate, sent = bare_throughput(settings, tuning, bare_topic)
+                results["throughput"] = {
+                    "events": published, "relay_events_per_s": round(relay_rate),
+                    "bare_events_per_s": round(bare_rate), "ratio": round(relay_rate / bare_rate, 2),
+                }
+                print(f"relay: {published} events, {relay_rate:,.0f} events/s")
+                print(f"bare producer: {sent} messages, {bare_rate:,.0f} messages/s")
+                print(f"relay / bare = {relay_rate / bare_rate:.2f}")
+            finally:
+                drop_database(admin_url, url)
+        if not args.skip_latency:
+            url = fresh_database(admin_url)
+            try:
+                topic = f"bench.latency.{uuid.uuid4().hex[:8]}"
+                topics.append(topic)
+                settings = Settings(event_store_url=url, kafka_bootstrap=bootstrap, topic=topic)
+                figures = latency(settings, args.rate, args.seconds, workdir)
+                results["latency"] = figures
+                print(
+                    f"latency at {args.rate:.0f} commands/s for {args.seconds:.0f}s: "
+                    f"p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
+                    f"max {figures['max_ms']:.1f} ms, missing {figures['missing']} of {figures['commands']}"
+                )
+            finally:
+                drop_database(admin_url, url)
+    finally:
+        if topics:
+            asyncio.run(delete_topics(bootstrap, topics))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
