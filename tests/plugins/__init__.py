@@ -1,0 +1,1 @@
+"""Projections defined outside the ``projections`` package, as a plugin would be."""

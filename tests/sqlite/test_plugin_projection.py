@@ -1,0 +1,118 @@
+"""A projection from outside the package, added to a system that already has a history.
+
+The plugin (tests/plugins/orders_per_channel) is registered only by
+configuration (``ORDERS_PROJECTIONS``), brings its own Alembic revision, and
+catches up from offset zero: nothing in domain/, the relay or the built-in
+projections changes for it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from adapters.config import Settings
+from adapters.event_store import open_orders
+from adapters.migrations import upgrade
+from adapters.projection_registry import discover
+from adapters.projection_runner import run_until_caught_up, status
+from adapters.read_models import create_read_model_engine
+from adapters.simulation import simulate_day
+from domain.application import Orders
+from projections import BUILT_IN
+from tests.plugins.orders_per_channel import OrdersPerChannel
+
+PLUGIN = "tests.plugins.orders_per_channel:OrdersPerChannel"
+
+
+@pytest.fixture
+def base_settings(tmp_path: Path) -> Settings:
+    return Settings.from_env(
+        {},
+        event_store_url=f"sqlite:///{tmp_path}/events.db",
+        read_model_url=f"sqlite:///{tmp_path}/read_models.db",
+    )
+
+
+@pytest.fixture
+def with_plugin(base_settings: Settings, tmp_path: Path) -> Settings:
+    return Settings.from_env(
+        {"ORDERS_PROJECTIONS": PLUGIN},
+        event_store_url=base_settings.event_store_url,
+        read_model_url=base_settings.read_model_url,
+    )
+
+
+@pytest.fixture
+def orders(base_settings: Settings) -> Orders:
+    return open_orders(base_settings)
+
+
+@pytest.fixture
+def history(orders: Orders, base_settings: Settings) -> Counter[str]:
+    """A day already in the event store and in the built-in read models; orders per channel."""
+    day = simulate_day(orders, n_orders=30, n_customers=6, seed=5)
+    upgrade(base_settings)
+    run_until_caught_up(base_settings, orders=orders)
+    return Counter(orders.get_order(order_id).channel for order_id in day.order_ids)
+
+
+@pytest.fixture
+def engine(base_settings: Settings):
+    engine = create_read_model_engine(base_settings.read_model_url)
+    yield engine
+    engine.dispose()
+
+
+def channel_counts(engine: Engine) -> dict[str, int]:
+    table = OrdersPerChannel.channels
+    with engine.connect() as conn:
+        return {row.channel: row.orders for row in conn.execute(select(table))}
+
+
+def built_in_rows(engine: Engine) -> dict[str, list[tuple]]:
+    with engine.connect() as conn:
+        return {
+            table.name: [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
+            for projection in BUILT_IN
+            for table in projection.tables()
+        }
+
+
+def test_a_projection_named_in_orders_projections_is_discovered(with_plugin: Settings) -> None:
+    assert discover(with_plugin) == [*BUILT_IN, OrdersPerChannel]
+
+
+def test_upgrading_applies_the_plugins_own_revision(history, with_plugin: Settings) -> None:
+    assert "orders_per_channel_0001" in upgrade(with_plugin)
+
+
+def test_the_plugin_catches_up_from_offset_zero_on_an_existing_history(
+    history: Counter[str], with_plugin: Settings, orders: Orders, engine: Engine
+) -> None:
+    upgrade(with_plugin)
+    [before] = status(with_plugin, [OrdersPerChannel], orders=orders)
+    run_until_caught_up(with_plugin, [OrdersPerChannel], orders=orders)
+    assert (before.state, before.lag > 0, channel_counts(engine)) == ("new", True, dict(history))
+
+
+def test_running_every_projection_with_the_plugin_leaves_the_built_in_read_models_as_they_were(
+    history, with_plugin: Settings, orders: Orders, engine: Engine
+) -> None:
+    before = built_in_rows(engine)
+    upgrade(with_plugin)
+    run_until_caught_up(with_plugin, orders=orders)
+    assert built_in_rows(engine) == before
+
+
+def test_the_plugin_keeps_up_with_orders_placed_after_it_caught_up(
+    history: Counter[str], with_plugin: Settings, orders: Orders, engine: Engine
+) -> None:
+    upgrade(with_plugin)
+    run_until_caught_up(with_plugin, orders=orders)
+    orders.place_order("customer-late", [("BOOK-1", 1, "9.99")], "EUR", "phone")
+    run_until_caught_up(with_plugin, orders=orders)
+    assert channel_counts(engine) == dict(history + Counter({"phone": 1}))
