@@ -1,0 +1,199 @@
+"""The runner on Kafka into PostgreSQL: catch-up, duplicates, fencing, rebuild swaps, poison.
+
+Events are published with the envelope codec by a plain aiokafka producer
+(keyed by order id), as the relay does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import select, text
+
+from adapters import projection_runner as runner
+from adapters import read_models as rm
+from adapters.config import Settings
+from adapters.envelope import encode
+from adapters.event_store import open_orders
+from adapters.migrations import upgrade
+from adapters.simulation import simulate_day
+from adapters.sources import group_id
+from domain.events import record_of
+from projections import bookkeeping as bk
+from tests.sqlite.projection_kit import OrderEvents, no_failures  # noqa: F401 - fixture
+
+
+@pytest.fixture
+def history(tmp_path: Path):
+    """A simulated day in a SQLite event store: (orders app, [(record, position)])."""
+    orders = open_orders(Settings(event_store_url=f"sqlite:///{tmp_path}/events.db"))
+    simulate_day(orders, 25, n_customers=10, seed=5)
+    notes = orders.recorder.select_notifications(start=0, limit=100_000)
+    yield orders, [(record_of(orders.mapper.to_domain_event(n)), n.id) for n in notes]
+    orders.close()
+
+
+@pytest.fixture
+def settings(kafka_bootstrap, kafka_topic, make_pg_database, tmp_path) -> Settings:
+    db = make_pg_database()
+    s = Settings(
+        event_store_url=f"sqlite:///{tmp_path}/unused.db",
+        read_model_url=db.url,
+        kafka_bootstrap=kafka_bootstrap,
+        topic=kafka_topic,
+    )
+    upgrade(s, [OrderEvents])
+    return s
+
+
+def publish(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True)
+        await producer.start()
+        try:
+            for key, value in messages:
+                await producer.send(settings.topic, value=value, key=key)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
+
+
+def publish_events(settings: Settings, events) -> None:
+    publish(settings, [(e.key, e.value) for e in (encode(r, p) for r, p in events)])
+
+
+def expected(events) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record, _ in events:
+        counts[record.aggregate_id] = counts.get(record.aggregate_id, 0) + 1
+    return counts
+
+
+def counts(settings: Settings) -> dict[str, int]:
+    engine = rm.create_read_model_engine(settings.read_model_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(OrderEvents.orders.c.order_id, OrderEvents.orders.c.events)).all()
+    engine.dispose()
+    return dict(rows)
+
+
+def snapshot(settings: Settings) -> dict[str, list]:
+    engine = rm.create_read_model_engine(settings.read_model_url)
+    with engine.connect() as conn:
+        out = {t.name: conn.execute(select(t).order_by(*t.primary_key.columns)).all() for t in OrderEvents.tables()}
+    engine.dispose()
+    return out
+
+
+def test_a_projection_catches_up_from_offset_zero_on_kafka(settings, history):
+    _, events = history
+    publish_events(settings, events)
+    stats = runner.run_until_caught_up(settings, [OrderEvents])
+    assert counts(settings) == expected(events)
+    assert stats.applied == len(events)
+    [status] = runner.status(settings, [OrderEvents])
+    assert status.lag == 0 and len(status.partitions) == 6
+
+
+def test_offsets_are_copied_to_the_consumer_group_in_kafka(settings, history):
+    _, events = history
+    publish_events(settings, events)
+    runner.run_until_caught_up(settings, [OrderEvents])
+
+    async def committed() -> dict[int, int | None]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group_id("order_events"))
+        await consumer.start()
+        try:
+            return {p: await consumer.committed(TopicPartition(settings.topic, p)) for p in range(6)}
+        finally:
+            await consumer.stop()
+
+    [status] = runner.status(settings, [OrderEvents])
+    in_sql = {p.partition: p.offset for p in status.partitions if p.offset}
+    assert {p: o for p, o in asyncio.run(committed()).items() if o} == in_sql
+
+
+def test_a_republished_tail_changes_nothing(settings, history):
+    _, events = history
+    publish_events(settings, events)
+    runner.run_until_caught_up(settings, [OrderEvents])
+    before = snapshot(settings)
+    publish_events(settings, events[-30:])
+    stats = runner.run_until_caught_up(settings, [OrderEvents])
+    assert (stats.duplicates, stats.applied) == (30, 0)
+    assert snapshot(settings) == before
+
+
+def test_a_stale_writer_is_fenced_on_postgres(settings, history):
+    from adapters.sources import EmbeddedSource
+
+    orders, _ = history
+    engine = rm.create_read_model_engine(settings.read_model_url, writer=True)
+    with engine.begin() as conn:
+        rm.ensure_state(conn, OrderEvents)
+    messages = EmbeddedSource(orders).read(0, 10_000)
+    current, stale = (runner.Worker(engine, OrderEvents, rm.live_tables(OrderEvents)) for _ in range(2))
+    current.reload()
+    stale.reload()
+    current.process(messages)
+    with pytest.raises(rm.FencedError):
+        stale.process(messages)
+    assert stale.process(messages).consumed == 0  # it re-read the offsets
+    engine.dispose()
+    assert counts(settings) == expected([(m.event, m.offset) for m in messages])
+
+
+def test_rebuilding_twice_on_postgres_swaps_cleanly_and_keeps_live_names(settings, history):
+    _, events = history
+    publish_events(settings, events)
+    runner.run_until_caught_up(settings, [OrderEvents])
+    incremental = snapshot(settings)
+    runner.rebuild(settings, OrderEvents)
+    runner.rebuild(settings, OrderEvents)
+    assert snapshot(settings) == incremental
+    engine = rm.create_read_model_engine(settings.read_model_url)
+    with engine.connect() as conn:
+        names = set(
+            conn.execute(
+                text(
+                    "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                    "AND relname LIKE '%order_event%'"
+                )
+            ).scalars()
+        )
+    engine.dispose()
+    assert names == {
+        "order_events", "order_events_pkey", "ix_order_events_last_type",
+        "order_events_versions", "order_events_versions_pkey",
+    }
+
+
+def test_live_processing_continues_after_a_kafka_rebuild(settings, history):
+    _, events = history
+    publish_events(settings, events[:100])
+    runner.rebuild(settings, OrderEvents)
+    publish_events(settings, events[100:])
+    runner.run_until_caught_up(settings, [OrderEvents])
+    assert counts(settings) == expected(events)
+
+
+def test_garbage_on_the_topic_is_dead_lettered_with_its_bytes(settings, history, monkeypatch):
+    monkeypatch.setattr(OrderEvents, "error_policy", "dead-letter")
+    _, events = history
+    order = events[0][0].aggregate_id
+    publish(settings, [(order.encode(), b"\x00not json")])
+    publish_events(settings, events)
+    runner.run_until_caught_up(settings, [OrderEvents])
+    engine = rm.create_read_model_engine(settings.read_model_url)
+    with engine.connect() as conn:
+        letters = conn.execute(select(bk.dead_letters.c.status, bk.dead_letters.c.payload, bk.dead_letters.c.aggregate_id)).all()
+    engine.dispose()
+    dead = [row for row in letters if row.status == "dead"]
+    assert [(row.payload, row.aggregate_id) for row in dead] == [(b"\x00not json", order)]
+    assert order not in counts(settings)
+    assert {k: v for k, v in counts(settings).items()} == {k: v for k, v in expected(events).items() if k != order}
