@@ -38,7 +38,7 @@ def base_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def with_plugin(base_settings: Settings, tmp_path: Path) -> Settings:
+def with_plugin(base_settings: Settings) -> Settings:
     return Settings.from_env(
         {"ORDERS_PROJECTIONS": PLUGIN},
         event_store_url=base_settings.event_store_url,
