@@ -618,17 +618,28 @@ class Relay:
     ) -> None:
         position = self.report.checkpoint
         partitioner = KeyPartitioner(sorted(await producer.partitions_for(self.topic)))
-        while not stop.is_set():
-            if target is not None and position >= target:
-                return
-            self.waker.arm()
-            messages = await self._in_db(self._read, position)
-            if not messages:
-                await self.waker.wait(stop)
-                continue
-            await slots.acquire()
-            queue.put_nowait(await self._send_batch(producer, partitioner, messages))
-            position = messages[-1].position
+        prefetched: asyncio.Future[list[OutgoingMessage]] | None = None
+        try:
+            while not stop.is_set():
+                if target is not None and position >= target:
+                    return
+                if prefetched is None:
+                    self.waker.arm()
+                    messages = await self._read_after(position)
+                else:
+                    messages, prefetched = await prefetched, None
+                if not messages:
+                    await self.waker.wait(stop)
+                    continue
+                position = messages[-1].position
+                if len(messages) == self.tuning.read_limit:
+                    # More is waiting: read it while this batch goes to Kafka.
+                    prefetched = asyncio.ensure_future(self._read_after(position))
+                await slots.acquire()
+                queue.put_nowait(await self._send_batch(producer, partitioner, messages))
+        finally:
+            if prefetched is not None:
+                prefetched.cancel()
 
     async def _send_batch(
         self, producer: AIOKafkaProducer, partitioner: KeyPartitioner, messages: list[OutgoingMessage]
@@ -658,6 +669,9 @@ class Relay:
         for p, builder in builders.items():
             futures[current[p]] = await producer.send_batch(builder, self.topic, partition=p)
         return _Pending(positions=[m.position for m in messages], futures=futures, batch_of=batch_of)
+
+    async def _read_after(self, after: int) -> list[OutgoingMessage]:
+        return await self._in_db(self._read, after)
 
     def _read(self, after: int) -> list[OutgoingMessage]:
         notifications = self.orders.recorder.select_notifications(
