@@ -100,18 +100,24 @@ def upgrade(settings: Settings, projections: Sequence[type[Projection]] | None =
 
 
 def pending_revisions(engine: Engine, config: Config) -> list[str]:
-    """Revisions the database has not applied yet (empty when up to date)."""
+    """Heads of the known revision scripts the database has not applied (empty: up to date).
+
+    Revisions in the database that no known script names (a plugin projection
+    that is not configured here) are left alone: they concern tables this
+    code does not use.
+    """
     script = ScriptDirectory.from_config(config)
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_heads()
-    try:
-        pending = [r.revision for r in script.iterate_revisions("heads", current)]
-    except (CommandError, RevisionError) as e:
-        raise SchemaBehindError(
-            f"read-model schema does not match the code ({e}); is this database used by another "
-            "version of orderstream?"
-        ) from None
-    return pending
+    known = []
+    for revision in current:
+        try:
+            script.get_revision(revision)
+        except (CommandError, RevisionError):
+            continue
+        known.append(revision)
+    applied = {r.revision for r in script.iterate_revisions(tuple(known), "base")} if known else set()
+    return [head for head in script.get_heads() if head not in applied]
 
 
 def check_schema(engine: Engine, settings: Settings, projections: Sequence[type[Projection]]) -> None:

@@ -26,6 +26,7 @@ Guarantees this module gives the runner:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from sqlalchemy.sql.elements import conv
 
 from adapters.config import ConfigurationError
+from adapters.envelope import encode
 from projections import bookkeeping as bk
 from projections.contract import Projection
 from projections.engine import DeadLetter, Halt, Message, RowCache
@@ -272,7 +274,16 @@ class SqlRows(RowCache):
             if upserts:
                 names = [c.name for c in physical.columns]
                 params = [{n: row.get(n) for n in names} for row in upserts]
-                self.conn.execute(self._upsert(physical), params)
+                if self.conn.dialect.name == "postgresql":
+                    # One statement per table: every column as one array,
+                    # unnested server side (executemany would send one
+                    # statement per row).
+                    self.conn.execute(
+                        _pg_unnest_upsert(self.conn.dialect, physical),
+                        {f"c{i}": [row[n] for row in params] for i, n in enumerate(names)},
+                    )
+                else:
+                    self.conn.execute(self._upsert(physical), params)
                 written += len(params)
             if deletes:
                 pk = list(physical.primary_key.columns)
@@ -301,6 +312,31 @@ def upsert_statement(bind: Engine | Connection, table: Table) -> Any:
     if not others:
         return ins.on_conflict_do_nothing(index_elements=pk)
     return ins.on_conflict_do_update(index_elements=pk, set_=others)
+
+
+@functools.lru_cache(maxsize=256)
+def _pg_unnest_upsert(dialect: Any, table: Table) -> Any:
+    """INSERT INTO t (cols) SELECT * FROM unnest(:c0::type[], ...) ON CONFLICT (pk) DO UPDATE.
+
+    The array parameters are typed ``ARRAY(column type)``, so every element
+    still goes through its column type's conversion (Money, JSON, ...).
+    """
+    q = dialect.identifier_preparer.quote
+    columns = list(table.columns)
+    pk = [c.name for c in table.primary_key.columns]
+    arrays = ", ".join(f"CAST(:c{i} AS {c.type.compile(dialect=dialect)}[])" for i, c in enumerate(columns))
+    others = [c.name for c in columns if c.name not in pk]
+    if others:
+        action = "DO UPDATE SET " + ", ".join(f"{q(n)} = EXCLUDED.{q(n)}" for n in others)
+    else:
+        action = "DO NOTHING"
+    sql = (
+        f"INSERT INTO {q(table.name)} ({', '.join(q(c.name) for c in columns)}) "
+        f"SELECT * FROM unnest({arrays}) ON CONFLICT ({', '.join(q(n) for n in pk)}) {action}"
+    )
+    return text(sql).bindparams(
+        *(bindparam(f"c{i}", type_=postgresql.ARRAY(c.type)) for i, c in enumerate(columns))
+    )
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -515,7 +551,7 @@ def insert_dead_letters(
                 "aggregate_version": e.aggregate_version if e else None,
                 "partition": m.partition,
                 "offset": m.offset,
-                "payload": m.payload,
+                "payload": m.payload if m.payload is not None or e is None else encode(e, m.offset).value,
                 "error": letter.error,
                 "status": status or letter.status,
                 "created_at": stamp,

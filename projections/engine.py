@@ -181,8 +181,9 @@ class RowCache(Rows):
         return None if entry is None else self._copy(table, entry)
 
     def put(self, table: Table, row: dict[str, Any]) -> None:
+        pk = self._pk.get(table) or self.primary_key(table)
         try:
-            key = tuple(row[name] for name in self.primary_key(table))
+            key = (row[pk[0]],) if len(pk) == 1 else tuple(row[name] for name in pk)
         except KeyError as e:
             raise ValueError(f"a row put into {table.name} lacks primary-key column {e}") from None
         self._change(table, key, self._copy(table, row))
@@ -265,9 +266,11 @@ class RowCache(Rows):
 
     def _copy(self, table: Table, row: dict[str, Any]) -> dict[str, Any]:
         copy = dict(row)
-        if table not in self._json:
+        json_columns = self._json.get(table)
+        if json_columns is None:
             self.primary_key(table)
-        for name in self._json[table]:
+            json_columns = self._json[table]
+        for name in json_columns:
             if name in copy:
                 copy[name] = _copy_json(copy[name])
         return copy
