@@ -444,42 +444,61 @@ async def _consume_live(
             ends = {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
         halted = state.state == bk.HALTED
         last_check = time.monotonic()
-        while not stop.is_set():
-            if halted:
-                if time.monotonic() - last_check >= STATE_RECHECK_SECONDS:
-                    last_check = time.monotonic()
-                    if (await asyncio.to_thread(_state_of, engine, worker.name)).state != bk.HALTED:
-                        halted = False
-                        stats.halted.pop(worker.name, None)
-                        await _reseek(consumer, worker)
-                        continue
-                await asyncio.sleep(0.2)
-                continue
-            batch = await consumer.getmany(timeout_ms=200, max_records=batch_size)
-            messages = [message_of(r) for records in batch.values() for r in records]
-            if messages:
-                try:
-                    result = await asyncio.to_thread(worker.process, messages)
-                except FencedError as e:
-                    log.info("%s: fenced (%s); seeking to the offsets in SQL", worker.name, e)
-                    stats.fenced += 1
-                    await _reseek(consumer, worker)
-                    continue
-                stats.add(result)
-                await _commit_to_kafka(consumer, source.topic, result.next_offsets)
-                if result.halt is not None:
-                    state = await asyncio.to_thread(_state_of, engine, worker.name)
-                    stats.halted[worker.name] = _halt_message(worker.name, state)
-                    log.error("%s", stats.halted[worker.name])
+        # The batch being applied in a worker thread while the next one is
+        # fetched and decoded (pipelining); settled before anything else.
+        inflight: asyncio.Future[BatchResult] | None = None
+
+        async def settle() -> bool:
+            """Wait for the batch in flight; False if what was fetched after it must be dropped."""
+            nonlocal inflight, halted, last_check
+            assert inflight is not None
+            future, inflight = inflight, None
+            try:
+                result = await future
+            except FencedError as e:
+                log.info("%s: fenced (%s); seeking to the offsets in SQL", worker.name, e)
+                stats.fenced += 1
+                await _reseek(consumer, worker)
+                return False
+            stats.add(result)
+            await _commit_to_kafka(consumer, source.topic, result.next_offsets)
+            if result.halt is not None:
+                halted_state = await asyncio.to_thread(_state_of, engine, worker.name)
+                stats.halted[worker.name] = _halt_message(worker.name, halted_state)
+                log.error("%s", stats.halted[worker.name])
+                halted = True
+                last_check = time.monotonic()
+                return False
+            return True
+
+        try:
+            while not stop.is_set():
+                if halted:
                     if until_caught_up:
                         break
-                    halted = True
-                    last_check = time.monotonic()
+                    if time.monotonic() - last_check >= STATE_RECHECK_SECONDS:
+                        last_check = time.monotonic()
+                        if (await asyncio.to_thread(_state_of, engine, worker.name)).state != bk.HALTED:
+                            halted = False
+                            stats.halted.pop(worker.name, None)
+                            await _reseek(consumer, worker)
+                            continue
+                    await asyncio.sleep(0.2)
                     continue
-            if ends is not None:
-                assigned = [tp.partition for tp in consumer.assignment()]
-                if assigned and worker.caught_up(ends, assigned):
-                    break
+                batch = await consumer.getmany(timeout_ms=200, max_records=batch_size)
+                messages = [message_of(r) for records in batch.values() for r in records]
+                if inflight is not None and not await settle():
+                    continue  # fenced or halted: what was fetched meanwhile is dropped
+                if messages:
+                    inflight = asyncio.ensure_future(asyncio.to_thread(worker.process, messages))
+                    continue
+                if ends is not None:
+                    assigned = [tp.partition for tp in consumer.assignment()]
+                    if assigned and worker.caught_up(ends, assigned):
+                        break
+        finally:
+            if inflight is not None:
+                await settle()  # a stop finishes (commits) the batch in hand
     finally:
         await consumer.stop()
     return stats
@@ -646,24 +665,31 @@ async def _replay_kafka(
         for tp in pending:
             consumer.seek(tp, worker.next_offset(tp.partition))
         _report(progress, worker, starts, ends, stats, started)
-        while pending:
-            batch = await consumer.getmany(timeout_ms=500, max_records=batch_size)
-            messages = [
-                message_of(r)
-                for tp, records in batch.items()
-                for r in records
-                if r.offset < ends[tp.partition]
-            ]
-            if messages:
-                result = await asyncio.to_thread(worker.process, messages)
+        inflight: asyncio.Future[BatchResult] | None = None
+        while pending or inflight is not None:
+            messages: list[Message] = []
+            if pending:
+                batch = await consumer.getmany(timeout_ms=100 if inflight else 500, max_records=batch_size)
+                messages = [
+                    message_of(r)
+                    for tp, records in batch.items()
+                    for r in records
+                    if r.offset < ends[tp.partition]
+                ]
+            if inflight is not None:
+                # Applied in a worker thread while this batch was fetched and decoded.
+                future, inflight = inflight, None
+                result = await future
                 stats.add(result)
                 if result.halt is not None:
                     break
                 _report(progress, worker, starts, ends, stats, started)
-            done = [tp for tp in pending if worker.next_offset(tp.partition) >= ends[tp.partition]]
-            if done:
-                pending = [tp for tp in pending if tp not in done]
-                consumer.pause(*done)
+                done = [tp for tp in pending if worker.next_offset(tp.partition) >= ends[tp.partition]]
+                if done:
+                    pending = [tp for tp in pending if tp not in done]
+                    consumer.pause(*done)
+            if messages:
+                inflight = asyncio.ensure_future(asyncio.to_thread(worker.process, messages))
     finally:
         await consumer.stop()
     return stats
