@@ -39,7 +39,15 @@ from adapters.event_store import open_orders
 from adapters.migrations import check_schema
 from adapters.projection_registry import discover
 from adapters.read_models import FencedError, SqlRows, Tables
-from adapters.sources import EmbeddedSource, KafkaSource, SeekToStoredOffsets, decode_payload, group_id, message_of
+from adapters.sources import (
+    EmbeddedSource,
+    KafkaSource,
+    SeekToStoredOffsets,
+    SourceUnavailableError,
+    decode_payload,
+    group_id,
+    message_of,
+)
 from domain.application import Orders
 from projections import bookkeeping as bk
 from projections.contract import Projection
@@ -51,6 +59,25 @@ BATCH_SIZE = 5000
 DB_ATTEMPTS = 5  # a batch whose transaction fails on the database is retried this often
 DB_BACKOFF = 0.2
 STATE_RECHECK_SECONDS = 2.0
+
+
+__all__ = [
+    "ConfigurationError",
+    "FencedError",
+    "Progress",
+    "ProjectionHaltedError",
+    "ProjectionStatus",
+    "RetryStats",
+    "RunStats",
+    "SourceUnavailableError",
+    "Worker",
+    "rebuild",
+    "retry",
+    "run",
+    "run_until_caught_up",
+    "skip",
+    "status",
+]
 
 
 class ProjectionHaltedError(RuntimeError):
@@ -436,8 +463,8 @@ async def _consume_live(
     consumer = source.consumer(group_id(projection.name))
     listener = SeekToStoredOffsets(consumer, worker.reload)
     consumer.subscribe([source.topic], listener=listener)
-    await consumer.start()
     try:
+        await consumer.start()
         ends: dict[int, int] | None = None
         if until_caught_up:
             tps = await source.partitions(consumer)
@@ -656,8 +683,8 @@ async def _replay_kafka(
     """Replay with manual assignment of every partition (one process, no group)."""
     stats = RunStats()
     consumer = source.consumer(None)
-    await consumer.start()
     try:
+        await consumer.start()
         tps = await source.partitions(consumer)
         ends = {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
         pending = [tp for tp in tps if worker.next_offset(tp.partition) < ends[tp.partition]]

@@ -45,6 +45,10 @@ from projections.engine import Message
 
 log = logging.getLogger(__name__)
 
+
+class SourceUnavailableError(RuntimeError):
+    """The source cannot give what was asked (no such topic, a notification gone)."""
+
 EMBEDDED_PARTITION = 0
 # Attributes of a stored event that the envelope has its own fields for.
 _ENVELOPE_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
@@ -83,7 +87,7 @@ class EmbeddedSource:
         """The message at ``offset`` again (a dead letter being retried)."""
         found = self.recorder.select_notifications(start=offset, limit=1, stop=offset, inclusive_of_start=True)
         if not found:
-            raise LookupError(f"notification {offset} is no longer in the event store")
+            raise SourceUnavailableError(f"notification {offset} is no longer in the event store")
         return self.message(found[0])
 
     def message(self, n: Notification) -> Message:
@@ -251,13 +255,15 @@ class KafkaSource:
             await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
             parts = consumer.partitions_for_topic(self.topic)
         if not parts:
-            raise LookupError(f"Kafka topic {self.topic!r} does not exist (has the relay run?)")
+            raise SourceUnavailableError(
+                f"Kafka topic {self.topic!r} does not exist at {self.bootstrap} (has the relay run?)"
+            )
         return [TopicPartition(self.topic, p) for p in sorted(parts)]
 
     async def end_offsets(self) -> dict[int, int]:
         consumer = self.consumer(None)
-        await consumer.start()
         try:
+            await consumer.start()
             tps = await self.partitions(consumer)
             ends = await consumer.end_offsets(tps)
         finally:

@@ -8,6 +8,7 @@ read-model schema behind the code.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Iterator
@@ -15,9 +16,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
+from aiokafka.errors import KafkaError
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from adapters import projection_runner as runner
 from adapters.cli.app import app, json_option, settings_of
@@ -28,10 +31,30 @@ from adapters.projection_registry import discover, select
 from projections.contract import Projection
 
 EXIT_HALTED = 1
+EXIT_UNAVAILABLE = 1
 
 
 class HaltedError(click.ClickException):
     exit_code = EXIT_HALTED
+
+
+class UnavailableError(click.ClickException):
+    exit_code = EXIT_UNAVAILABLE
+
+
+@contextmanager
+def _services(settings: Settings) -> Iterator[None]:
+    """A broker, database or topic that cannot be used: one line, exit 1."""
+    try:
+        yield
+    except KafkaError as e:
+        raise UnavailableError(f"cannot use Kafka at {settings.kafka_bootstrap}: {e}") from None
+    except (OperationalError, InterfaceError) as e:
+        raise UnavailableError(
+            f"cannot use the read-model database {redact(settings.read_model_url)}: {str(e.orig or e).strip()}"
+        ) from None
+    except runner.SourceUnavailableError as e:
+        raise UnavailableError(str(e)) from None
 
 
 def _chosen(settings: Settings, names: tuple[str, ...]) -> list[type[Projection]]:
@@ -45,6 +68,20 @@ def _source(settings: Settings) -> str:
 @app.group()
 def projections() -> None:
     """Run, inspect, rebuild and repair the read models."""
+    _log_to_stderr()
+
+
+def _log_to_stderr() -> None:
+    """The runner's own log (rebalances, fences, halts) on stderr; aiokafka's
+    connection chatter only when fatal (the command's error line says why)."""
+    runner_log = logging.getLogger("adapters")
+    if not runner_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        runner_log.addHandler(handler)
+        runner_log.setLevel(logging.INFO)
+        runner_log.propagate = False
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 @projections.command("list")
@@ -102,7 +139,7 @@ def run(ctx: click.Context, names: tuple[str, ...], until_caught_up: bool, batch
     settings = settings_of(ctx)
     chosen = _chosen(settings, names)
     console.print(f"Projecting {', '.join(p.name for p in chosen)} from {_source(settings)}", highlight=False)
-    with _stop_on_signals() as stop, _rebuild_progress() as progress:
+    with _services(settings), _stop_on_signals() as stop, _rebuild_progress() as progress:
         stats = runner.run(
             settings, chosen, until_caught_up=until_caught_up, stop=stop, batch_size=batch_size, progress=progress
         )
@@ -124,7 +161,8 @@ def run(ctx: click.Context, names: tuple[str, ...], until_caught_up: bool, batch
 def status(ctx: click.Context, as_json: bool, names: tuple[str, ...]) -> None:
     """Per projection: version, state, offsets against the source's end (lag), errors, dead letters."""
     settings = settings_of(ctx)
-    statuses = runner.status(settings, _chosen(settings, names))
+    with _services(settings):
+        statuses = runner.status(settings, _chosen(settings, names))
     if as_json:
         emit_json(statuses)
         return
@@ -194,7 +232,7 @@ def rebuild(ctx: click.Context, names: tuple[str, ...], all_: bool) -> None:
     if names and all_:
         raise click.UsageError("name projections or pass --all, not both")
     chosen = _chosen(settings, names)
-    with _stop_on_signals(), _rebuild_progress() as progress:
+    with _services(settings), _stop_on_signals(), _rebuild_progress() as progress:
         for projection in chosen:
             try:
                 stats = runner.rebuild(settings, projection, progress=progress)
@@ -214,7 +252,8 @@ def retry(ctx: click.Context, name: str) -> None:
     """Re-apply NAME's dead letters; resume it if halted (from the failing event)."""
     settings = settings_of(ctx)
     (projection,) = _chosen(settings, (name,))
-    stats = runner.retry(settings, projection)
+    with _services(settings):
+        stats = runner.retry(settings, projection)
     _report_resolution(name, stats)
 
 
@@ -226,7 +265,8 @@ def skip(ctx: click.Context, name: str, event: str) -> None:
     """Skip one failed message of NAME (recorded as skipped), then continue."""
     settings = settings_of(ctx)
     (projection,) = _chosen(settings, (name,))
-    stats = runner.skip(settings, projection, event)
+    with _services(settings):
+        stats = runner.skip(settings, projection, event)
     console.print(f"skipped {event} in {name}", highlight=False)
     _report_resolution(name, stats)
 
@@ -256,5 +296,6 @@ def db() -> None:
 def db_upgrade(ctx: click.Context) -> None:
     """Apply every Alembic head: the framework's tables and every projection's."""
     settings = settings_of(ctx)
-    heads = upgrade_schema(settings)
+    with _services(settings):
+        heads = upgrade_schema(settings)
     console.print(f"read-model schema at {', '.join(heads)} ({redact(settings.read_model_url)})", highlight=False)
