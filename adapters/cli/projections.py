@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,12 +72,24 @@ def projections() -> None:
     _log_to_stderr()
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (not the one at creation)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def _log_to_stderr() -> None:
     """The runner's own log (rebalances, fences, halts) on stderr; aiokafka's
     connection chatter only when fatal (the command's error line says why)."""
     runner_log = logging.getLogger("adapters")
     if not runner_log.handlers:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         runner_log.addHandler(handler)
         runner_log.setLevel(logging.INFO)
