@@ -56,6 +56,10 @@ def _services(settings: Settings) -> Iterator[None]:
         ) from None
     except runner.SourceUnavailableError as e:
         raise UnavailableError(str(e)) from None
+    except runner.FencedError as e:
+        raise UnavailableError(
+            f"another process moved this projection's checkpoints ({e}); is a second rebuild running?"
+        ) from None
 
 
 def _chosen(settings: Settings, names: tuple[str, ...]) -> list[type[Projection]]:
