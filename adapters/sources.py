@@ -19,28 +19,18 @@ None, ``error`` says why) and goes through the projection's error policy.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, Notification, UUIDAsHex
+from eventsourcing.persistence import Notification
 
 from adapters.envelope import PoisonMessageError, decode
+from adapters.stored_events import decoder_for
 from domain.application import Orders
-from domain.events import (
-    EVENT_ID_NAMESPACE,
-    EVENT_TYPES,
-    EventRecord,
-    SchemaVersionTooNewError,
-    schema_version_of,
-    to_jsonable,
-    upcast,
-)
+from domain.events import EVENT_TYPES, EventRecord, SchemaVersionTooNewError
 from projections.engine import Message
 
 log = logging.getLogger(__name__)
@@ -50,9 +40,6 @@ class SourceUnavailableError(RuntimeError):
     """The source cannot give what was asked (no such topic, a notification gone)."""
 
 EMBEDDED_PARTITION = 0
-# Attributes of a stored event that the envelope has its own fields for.
-_ENVELOPE_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
-_SCHEMA_VERSIONS = {event_type: schema_version_of(event_type) for event_type in EVENT_TYPES}
 
 
 # ---------------------------------------------------------------- embedded
@@ -66,12 +53,7 @@ class EmbeddedSource:
     def __init__(self, orders: Orders) -> None:
         self.orders = orders
         self.recorder = orders.recorder
-        self.mapper = orders.mapper
-        names = getattr(self.mapper.transcoder, "names", None)
-        # The fast path reads the JSON itself; only for the standard transcodings.
-        self._fast = isinstance(names, dict) and all(
-            type(names.get(name)) is cls for name, cls in _STANDARD_TRANSCODINGS.items()
-        )
+        self._decode = decoder_for(orders)
 
     def end_offsets(self) -> dict[int, int]:
         """The offset after the last notification (0 for an empty log)."""
@@ -102,95 +84,21 @@ class EmbeddedSource:
     def record(self, n: Notification) -> EventRecord:
         """The plain record of a notification, in the current schema.
 
-        The same values as ``record_of(mapper.to_domain_event(n))`` (a test
-        checks it), read straight from the stored state: no domain object is
-        built, and a schema version newer than the code is refused instead of
-        being read as if it were current.
+        Read straight from the stored JSON (``adapters.stored_events``, the
+        relay's decoder: no domain object is built). Anything it cannot read
+        (an unknown event type, a schema version newer than the code, bytes
+        that are not an event) is a poison message.
         """
-        event_type = n.topic
-        if event_type not in EVENT_TYPES:
-            raise PoisonMessageError(f"notification {n.id}: unknown event type {event_type!r}")
-        stored = n.state
+        if n.topic not in EVENT_TYPES:
+            raise PoisonMessageError(f"notification {n.id}: unknown event type {n.topic!r}")
         try:
-            if self.mapper.cipher:
-                stored = self.mapper.cipher.decrypt(stored)
-            if self.mapper.compressor:
-                stored = self.mapper.compressor.decompress(stored)
-            data = self._decode(stored)
-            schema_version = data.pop("class_version", 1)
-            occurred_at = data["timestamp"]
-            for name in _ENVELOPE_FIELDS:
-                data.pop(name, None)
-            if schema_version != _SCHEMA_VERSIONS[event_type]:
-                data = upcast(event_type, schema_version, data)  # refuses a newer version
+            return self._decode(n)
         except SchemaVersionTooNewError as e:
             raise PoisonMessageError(f"notification {n.id}: {e}") from None
         except Exception as e:  # the stored bytes are not an event this code can read
             raise PoisonMessageError(
-                f"notification {n.id} ({event_type}) cannot be decoded: {type(e).__name__}: {e}"
+                f"notification {n.id} ({n.topic}) cannot be decoded: {type(e).__name__}: {e}"
             ) from None
-        aggregate_id = str(n.originator_id)
-        return EventRecord(
-            event_id=fast_event_id(aggregate_id, n.originator_version),
-            event_type=event_type,
-            schema_version=_SCHEMA_VERSIONS[event_type],
-            aggregate_id=aggregate_id,
-            aggregate_version=int(n.originator_version),
-            occurred_at=occurred_at,
-            data=data,
-        )
-
-    def _decode(self, stored: bytes) -> dict[str, Any]:
-        """The stored state as JSON values (what ``to_jsonable`` would make of it).
-
-        eventsourcing's standard transcodings are read straight into their
-        JSON form (decimals and times stay the strings they were stored as);
-        any other transcoding goes the long way round through the mapper's
-        transcoder and ``to_jsonable``.
-        """
-        if self._fast:
-            try:
-                return _JSON_STATE.decode(stored.decode("utf8"))
-            except _UnfamiliarTranscodingError:
-                pass
-        state = self.mapper.transcoder.decode(stored)
-        return {k: v if k in ("class_version",) else to_jsonable(v) for k, v in state.items()}
-
-
-class _UnfamiliarTranscodingError(Exception):
-    pass
-
-
-# eventsourcing's standard transcodings -> the JSON value ``to_jsonable`` gives
-# for the object they stand for.
-_JSON_VALUE_OF: dict[str, Callable[[str], str]] = {
-    "decimal_str": lambda s: s,  # str(Decimal(s)) == s for what DecimalAsStr stored
-    "datetime_iso": lambda s: s,  # datetime.fromisoformat(s).isoformat() == s likewise
-    "uuid_hex": lambda h: str(UUID(hex=h)),
-}
-_STANDARD_TRANSCODINGS = {"decimal_str": DecimalAsStr, "datetime_iso": DatetimeAsISO, "uuid_hex": UUIDAsHex}
-
-
-def _json_value(d: dict[str, Any]) -> Any:
-    if len(d) == 2 and "_type_" in d and "_data_" in d:
-        convert = _JSON_VALUE_OF.get(d["_type_"])
-        if convert is None:
-            raise _UnfamiliarTranscodingError(d["_type_"])
-        return convert(d["_data_"])
-    return d
-
-
-_JSON_STATE = json.JSONDecoder(object_hook=_json_value)
-_EVENT_ID_NAMESPACE = EVENT_ID_NAMESPACE.bytes
-
-
-def fast_event_id(aggregate_id: str, aggregate_version: int) -> str:
-    """``domain.events.event_id_for`` (a UUID5) without building UUID objects (a test checks it)."""
-    digest = bytearray(hashlib.sha1(_EVENT_ID_NAMESPACE + f"{aggregate_id}:{aggregate_version}".encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # ------------------------------------------------------------------- Kafka

@@ -7,6 +7,7 @@ Events are published with the envelope codec by a plain aiokafka producer
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,20 @@ def test_garbage_on_the_topic_is_dead_lettered_with_its_bytes(settings, history,
     assert [(row.payload, row.aggregate_id) for row in dead] == [(b"\x00not json", order)]
     assert order not in counts(settings)
     assert {k: v for k, v in counts(settings).items()} == {k: v for k, v in expected(events).items() if k != order}
+
+
+def test_money_and_json_columns_survive_the_bulk_upsert_on_postgres(settings, history):
+    from projections import OrderSummary
+
+    orders, events = history
+    publish_events(settings, events)
+    runner.run_until_caught_up(settings, [OrderSummary])
+    engine = rm.create_read_model_engine(settings.read_model_url)
+    with engine.connect() as conn:
+        rows = {r.order_id: r for r in conn.execute(select(OrderSummary.orders))}
+    engine.dispose()
+    assert len(rows) == len(expected(events))
+    for order_id, row in rows.items():
+        view = orders.get_order(order_id)
+        assert (row.total, row.line_count) == (view.total, len(view.lines))
+        assert set(json.loads(row.lines)) == {line.sku for line in view.lines}
