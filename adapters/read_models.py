@@ -624,12 +624,14 @@ def index_shadow_pg(conn: Connection, tables: Tables) -> None:
     """PostgreSQL: build the secondary indexes on the shadow tables, before the swap.
 
     They get the shadow suffix and are renamed in the swap, which then stays
-    short (readers block on the swap's locks only for a moment).
+    short (readers block on the swap's locks only for a moment). A resumed
+    rebuild may find them built already (it was killed after this transaction
+    committed and before the swap did): ``IF NOT EXISTS``.
     """
     for table, shadow in tables.physical.items():
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             name = _pg_name(_index_name(index) + SHADOW_SUFFIX)
-            conn.execute(CreateIndex(shadow_index(index, shadow, name)))
+            conn.execute(CreateIndex(shadow_index(index, shadow, name), if_not_exists=True))
         shadow.indexes.clear()  # built now; never re-created from the metadata
 
 
