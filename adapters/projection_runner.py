@@ -512,6 +512,16 @@ async def _consume_live(
                             continue
                     await asyncio.sleep(0.2)
                     continue
+                if time.monotonic() - last_check >= STATE_RECHECK_SECONDS:
+                    # Another member of the group may have halted the projection.
+                    last_check = time.monotonic()
+                    current = await asyncio.to_thread(_state_of, engine, worker.name)
+                    if current.state == bk.HALTED:
+                        if inflight is not None:
+                            await settle()
+                        stats.halted[worker.name] = _halt_message(worker.name, current)
+                        halted = True
+                        continue
                 batch = await consumer.getmany(timeout_ms=200, max_records=batch_size)
                 messages = [message_of(r) for records in batch.values() for r in records]
                 if inflight is not None and not await settle():
