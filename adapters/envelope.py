@@ -16,7 +16,7 @@ version newer than the code.
 
 from __future__ import annotations
 
-import json
+import orjson
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +51,7 @@ def encode(record: EventRecord, position: int) -> Encoded:
     headers = [(name, str(body[name]).encode()) for name in HEADER_FIELDS]
     return Encoded(
         key=record.aggregate_id.encode(),
-        value=json.dumps(body, separators=(",", ":")).encode(),
+        value=orjson.dumps(body),
         headers=headers,
     )
 
@@ -61,8 +61,8 @@ def decode(value: bytes | None) -> tuple[EventRecord, int]:
     if value is None:
         raise PoisonMessageError("message has no value (a tombstone?)")
     try:
-        body = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        body = orjson.loads(value)
+    except orjson.JSONDecodeError as e:
         raise PoisonMessageError(f"message value is not JSON: {e}") from None
     if not isinstance(body, dict):
         raise PoisonMessageError("message value is not a JSON object")

@@ -35,8 +35,6 @@ checkpoint arithmetic (:func:`checkpoint_after`) and the backoff schedule
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import sqlite3
 import time
@@ -55,7 +53,8 @@ from adapters.config import PostgresLocation, Settings
 from adapters.envelope import encode
 from adapters.kafka_topics import FiniteRetentionError, TopicProvisioningError, ensure_topic
 from domain.application import Orders
-from domain.events import EVENT_ID_NAMESPACE, record_of, schema_version_of, to_jsonable
+from adapters.stored_events import decoder_for
+from domain.events import EventRecord
 
 log = logging.getLogger("orderstream.relay")
 
@@ -75,69 +74,17 @@ class OutgoingMessage:
     headers: list[tuple[str, bytes]]
 
 
-def messages_of(notifications: Iterable[Any], to_domain_event: Callable[[Any], Any]) -> list[OutgoingMessage]:
-    """The messages of ``notifications`` (in log order), upcast to the current schema.
+def messages_of(notifications: Iterable[Any], decode: Callable[[Any], EventRecord]) -> list[OutgoingMessage]:
+    """The messages of ``notifications`` (in log order), in the current schema.
 
-    ``to_domain_event`` is the application's mapper (``orders.mapper.to_domain_event``),
-    which decrypts/decompresses, deserializes and upcasts a stored event. The
-    message is exactly ``envelope.encode(record_of(event), position)``; this
-    computes it in one pass because it is the relay's hot path (see
-    :func:`reference_message` and the unit test holding the two equal).
+    ``decode`` is ``adapters.stored_events.decoder_for(orders)``: stored event
+    -> plain record, upcast; the message is ``envelope.encode(record, position)``.
     """
-    return [_message(to_domain_event(n), n.id) for n in notifications]
-
-
-def reference_message(domain_event: Any, position: int) -> OutgoingMessage:
-    """The message as the envelope module defines it (slow, obviously right)."""
-    encoded = encode(record_of(domain_event), position=position)
-    return OutgoingMessage(position=position, key=encoded.key, value=encoded.value, headers=encoded.headers)
-
-
-_NAMESPACE = EVENT_ID_NAMESPACE.bytes
-_SKIP = frozenset(("originator_id", "originator_version", "timestamp", "originator_topic"))
-_PLAIN = (str, int, float, bool, type(None))
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def _event_id(aggregate_id: str, version: int) -> str:
-    # uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{version}") without UUID objects.
-    digest = bytearray(hashlib.sha1(_NAMESPACE + f"{aggregate_id}:{version}".encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _message(event: Any, position: int) -> OutgoingMessage:
-    event_type = type(event).TOPIC
-    state = event.__dict__
-    aggregate_id = str(state["originator_id"])
-    version = int(state["originator_version"])
-    schema_version = schema_version_of(event_type)
-    event_id = _event_id(aggregate_id, version)
-    data = {
-        k: (v if isinstance(v, _PLAIN) else to_jsonable(v)) for k, v in state.items() if k not in _SKIP
-    }
-    body = {
-        "event_id": event_id,
-        "event_type": event_type,
-        "schema_version": schema_version,
-        "aggregate_id": aggregate_id,
-        "aggregate_version": version,
-        "position": position,
-        "occurred_at": state["timestamp"].isoformat(),
-        "data": data,
-    }
-    key = aggregate_id.encode()
-    headers = [
-        ("event_type", event_type.encode()),
-        ("schema_version", str(schema_version).encode()),
-        ("event_id", event_id.encode()),
-        ("aggregate_id", key),
-        ("aggregate_version", str(version).encode()),
-        ("position", str(position).encode()),
-    ]
-    return OutgoingMessage(position=position, key=key, value=_dumps(body).encode(), headers=headers)
+    messages = []
+    for n in notifications:
+        encoded = encode(decode(n), position=n.id)
+        messages.append(OutgoingMessage(n.id, encoded.key, encoded.value, encoded.headers))
+    return messages
 
 
 def checkpoint_after(checkpoint: int, outcomes: Sequence[tuple[int, bool]]) -> int:
@@ -456,6 +403,7 @@ class Relay:
     ) -> None:
         self.settings = settings
         self.orders = orders
+        self._decode = decoder_for(orders)
         self.checkpoints = checkpoints
         self.tuning = tuning or RelayTuning()
         self.waker = waker or make_waker(settings, orders)
@@ -677,7 +625,7 @@ class Relay:
         notifications = self.orders.recorder.select_notifications(
             start=after, limit=self.tuning.read_limit, inclusive_of_start=False
         )
-        return messages_of(notifications, self.orders.mapper.to_domain_event)
+        return messages_of(notifications, self._decode)
 
     async def _acknowledge(self, queue: asyncio.Queue[_Pending | None], slots: asyncio.Semaphore) -> None:
         while True:

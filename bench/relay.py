@@ -45,6 +45,7 @@ from psycopg import sql  # noqa: E402
 
 from adapters.config import Settings  # noqa: E402
 from adapters.event_store import open_orders  # noqa: E402
+from adapters.stored_events import decoder_for  # noqa: E402
 from adapters.relay import KeyPartitioner, Relay, RelayTuning, messages_of, open_checkpoints  # noqa: E402
 from domain.order import Order  # noqa: E402
 
@@ -141,7 +142,7 @@ def relay_throughput(settings: Settings, tuning: RelayTuning) -> tuple[float, in
 def bare_throughput(settings: Settings, tuning: RelayTuning, topic: str) -> tuple[float, float, int]:
     orders = open_orders(settings)
     notifications = orders.recorder.select_notifications(start=0, limit=10**7, inclusive_of_start=False)
-    messages = messages_of(notifications, orders.mapper.to_domain_event)
+    messages = messages_of(notifications, decoder_for(orders))
     orders.close()
 
     async def send_all(batched: bool, topic: str) -> float:

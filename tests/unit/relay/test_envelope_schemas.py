@@ -9,6 +9,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from adapters.relay import messages_of
+from adapters.stored_events import decoder_for
 from domain.events import EVENT_TYPES
 from tests.unit.relay.notifications import in_memory_orders, notifications, one_of_each
 
@@ -22,7 +23,7 @@ def _schema(event_type: str) -> dict:
 def _published() -> list[dict]:
     orders = in_memory_orders()
     one_of_each(orders)
-    return [json.loads(m.value) for m in messages_of(notifications(orders), orders.mapper.to_domain_event)]
+    return [json.loads(m.value) for m in messages_of(notifications(orders), decoder_for(orders))]
 
 
 def test_there_is_exactly_one_schema_per_event_type():
