@@ -460,7 +460,7 @@ async def _consume_live(
     if state.state == bk.HALTED and until_caught_up:
         stats.halted[worker.name] = _halt_message(worker.name, state)
         return stats
-    consumer = source.consumer(group_id(projection.name))
+    consumer = source.consumer(group_id(projection.name, source.topic))
     listener = SeekToStoredOffsets(consumer, worker.reload)
     consumer.subscribe([source.topic], listener=listener)
     try:

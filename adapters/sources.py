@@ -104,8 +104,13 @@ class EmbeddedSource:
 # ------------------------------------------------------------------- Kafka
 
 
-def group_id(projection: str) -> str:
-    return f"orderstream.projection.{projection}"
+def group_id(projection: str, topic: str) -> str:
+    """The projection's consumer group on ``topic``.
+
+    The topic is part of the name so that deployments (or test runs) on
+    different topics of one cluster never share, and so never stall, a group.
+    """
+    return f"orderstream.projection.{projection}.{topic}"
 
 
 def message_of(record: ConsumerRecord) -> Message:

@@ -236,13 +236,21 @@ def _drop_database(base_url: str, dbname: str) -> None:
     import psycopg
     from psycopg import sql
 
-    try:
-        with psycopg.connect(base_url, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
-            )
-    except Exception as exc:
-        warnings.warn(f"could not drop test database {dbname}: {exc!r}", stacklevel=1)
+    # FORCE cannot end an autovacuum worker (it runs as the superuser) and
+    # fails while one is in the database; those finish within moments.
+    for attempt in range(10):
+        try:
+            with psycopg.connect(base_url, autocommit=True, connect_timeout=10) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+                )
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            time.sleep(0.2 * (attempt + 1))
+        except Exception as exc:
+            warnings.warn(f"could not drop test database {dbname}: {exc!r}", stacklevel=1)
+            return
+    warnings.warn(f"could not drop test database {dbname}: autovacuum kept it busy", stacklevel=1)
 
 
 @pytest.fixture(scope="session")

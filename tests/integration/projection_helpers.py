@@ -245,7 +245,7 @@ def group_members(bootstrap: str, projection: str, topic: str) -> list[Member]:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()
         try:
-            [response] = await admin.describe_consumer_groups([group_id(projection)])
+            [response] = await admin.describe_consumer_groups([group_id(projection, topic)])
         finally:
             await admin.close()
         [group] = response.to_object()["groups"]

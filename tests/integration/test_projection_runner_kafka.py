@@ -107,7 +107,7 @@ def test_offsets_are_copied_to_the_consumer_group_in_kafka(settings, history):
     runner.run_until_caught_up(settings, [OrderEvents])
 
     async def committed() -> dict[int, int | None]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group_id("order_events"))
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group_id("order_events", settings.topic))
         await consumer.start()
         try:
             return {p: await consumer.committed(TopicPartition(settings.topic, p)) for p in range(6)}
