@@ -237,7 +237,7 @@ class SqlRows(RowCache):
     Before a batch, :meth:`prefetch` loads in one query per table every row
     of the tables keyed by order id that the batch's orders have; any other
     row is loaded on first ``get`` and cached for the batch. :meth:`flush`
-    writes every changed row with one executemany upsert per table (and one
+    writes every changed row with one bulk upsert per table (and one
     delete per table). All of it on the batch's connection, inside its
     transaction.
     """
@@ -246,7 +246,6 @@ class SqlRows(RowCache):
         super().__init__()
         self.conn = conn
         self.tables = tables
-        self._statements: dict[Table, Any] = {}
 
     def load(self, table: Table, key: tuple[Any, ...]) -> dict[str, Any] | None:
         physical = self.tables.physical[table]
@@ -275,19 +274,20 @@ class SqlRows(RowCache):
         for table, upserts, deletes in self.changes():
             physical = self.tables.physical[table]
             if upserts:
-                names = [c.name for c in physical.columns]
-                params = [{n: row.get(n) for n in names} for row in upserts]
-                if self.conn.dialect.name == "postgresql":
-                    # One statement per table: every column as one array,
-                    # unnested server side (executemany would send one
+                bulk = _bulk_upsert(self.conn.dialect, physical)
+                columns = [
+                    [row.get(name) for row in upserts] if process is None
+                    else [process(row.get(name)) for row in upserts]
+                    for name, process in bulk.columns
+                ]
+                if bulk.arrays:
+                    # PostgreSQL: one statement per table, every column as one
+                    # array unnested server side (executemany would send one
                     # statement per row).
-                    self.conn.execute(
-                        _pg_unnest_upsert(self.conn.dialect, physical),
-                        {f"c{i}": [row[n] for row in params] for i, n in enumerate(names)},
-                    )
+                    self.conn.exec_driver_sql(bulk.sql, tuple(columns))
                 else:
-                    self.conn.execute(self._upsert(physical), params)
-                written += len(params)
+                    self.conn.exec_driver_sql(bulk.sql, list(zip(*columns)))
+                written += len(upserts)
             if deletes:
                 pk = list(physical.primary_key.columns)
                 condition = and_(*(c == bindparam(f"k_{c.name}") for c in pk))
@@ -298,48 +298,48 @@ class SqlRows(RowCache):
                 written += len(deletes)
         return written
 
-    def _upsert(self, physical: Table) -> Any:
-        stmt = self._statements.get(physical)
-        if stmt is None:
-            stmt = upsert_statement(self.conn, physical)
-            self._statements[physical] = stmt
-        return stmt
 
+@dataclass(frozen=True)
+class _BulkUpsert:
+    """A driver-level upsert of a table's rows: SQL, and per column its name and bind conversion."""
 
-def upsert_statement(bind: Engine | Connection, table: Table) -> Any:
-    """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column."""
-    dialect_insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
-    ins = dialect_insert(table)
-    pk = [c.name for c in table.primary_key.columns]
-    others = {c.name: ins.excluded[c.name] for c in table.columns if c.name not in pk}
-    if not others:
-        return ins.on_conflict_do_nothing(index_elements=pk)
-    return ins.on_conflict_do_update(index_elements=pk, set_=others)
+    sql: str
+    columns: tuple[tuple[str, Any], ...]  # (name, the column type's bind processor or None)
+    arrays: bool  # PostgreSQL: one array per column; SQLite: one tuple per row (executemany)
 
 
 @functools.lru_cache(maxsize=256)
-def _pg_unnest_upsert(dialect: Any, table: Table) -> Any:
-    """INSERT INTO t (cols) SELECT * FROM unnest(:c0::type[], ...) ON CONFLICT (pk) DO UPDATE.
+def _bulk_upsert(dialect: Any, table: Table) -> _BulkUpsert:
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column, for the DBAPI directly.
 
-    The array parameters are typed ``ARRAY(column type)``, so every element
-    still goes through its column type's conversion (Money, JSON, ...).
+    Each value still goes through its column type's bind conversion (Money,
+    JSON, DateTime on SQLite, ...), applied here rather than by SQLAlchemy's
+    per-row parameter processing. PostgreSQL: ``INSERT INTO t (cols) SELECT *
+    FROM unnest(%b::type[], ...)``, the arrays sent in binary (psycopg's text
+    array format quotes every element with regular expressions, several
+    times slower). SQLite: ``VALUES (?, ...)`` through executemany.
     """
     q = dialect.identifier_preparer.quote
     columns = list(table.columns)
     pk = [c.name for c in table.primary_key.columns]
-    arrays = ", ".join(f"CAST(:c{i} AS {c.type.compile(dialect=dialect)}[])" for i, c in enumerate(columns))
     others = [c.name for c in columns if c.name not in pk]
+    postgres = dialect.name == "postgresql"
     if others:
-        action = "DO UPDATE SET " + ", ".join(f"{q(n)} = EXCLUDED.{q(n)}" for n in others)
+        excluded = "EXCLUDED" if postgres else "excluded"
+        action = "DO UPDATE SET " + ", ".join(f"{q(n)} = {excluded}.{q(n)}" for n in others)
     else:
         action = "DO NOTHING"
+    if postgres:
+        arrays = ", ".join(f"CAST(%b AS {c.type.compile(dialect=dialect)}[])" for c in columns)
+        source = f"SELECT * FROM unnest({arrays})"
+    else:
+        source = f"VALUES ({', '.join('?' for _ in columns)})"
     sql = (
         f"INSERT INTO {q(table.name)} ({', '.join(q(c.name) for c in columns)}) "
-        f"SELECT * FROM unnest({arrays}) ON CONFLICT ({', '.join(q(n) for n in pk)}) {action}"
+        f"{source} ON CONFLICT ({', '.join(q(n) for n in pk)}) {action}"
     )
-    return text(sql).bindparams(
-        *(bindparam(f"c{i}", type_=postgresql.ARRAY(c.type)) for i, c in enumerate(columns))
-    )
+    processors = tuple((c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns)
+    return _BulkUpsert(sql, processors, postgres)
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
