@@ -261,12 +261,18 @@ class SqlRows(RowCache):
         if not orders:
             return
         keys = sorted(orders)
+        dialect = self.conn.dialect
         for table in self.tables.order_keyed:
-            physical = self.tables.physical[table]
-            column = physical.primary_key.columns[0]
-            for chunk in _chunks(keys, IN_CHUNK):
-                found = self.conn.execute(select(physical).where(column.in_(chunk))).mappings()
-                self.seed(table, (dict(r) for r in found), ((k,) for k in chunk))
+            fetch = _bulk_select(dialect, self.tables.physical[table])
+            # PostgreSQL: the keys as one binary array (= ANY); SQLite: IN (?, ...),
+            # chunked within its bound-parameter limit.
+            for chunk in [keys] if fetch.array else _chunks(keys, IN_CHUNK):
+                if fetch.array:
+                    found = self.conn.exec_driver_sql(fetch.sql, (chunk,)).all()
+                else:
+                    sql = f"{fetch.sql}({', '.join('?' * len(chunk))})"
+                    found = self.conn.exec_driver_sql(sql, tuple(chunk)).all()
+                self.seed(table, map(fetch.row, found), ((k,) for k in chunk))
 
     def flush(self) -> int:
         """Write every change; the number of rows written."""
@@ -340,6 +346,48 @@ def _bulk_upsert(dialect: Any, table: Table) -> _BulkUpsert:
     )
     processors = tuple((c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns)
     return _BulkUpsert(sql, processors, postgres)
+
+
+@dataclass(frozen=True)
+class _BulkSelect:
+    """A driver-level select of a table's rows by their single-column primary key."""
+
+    sql: str  # PostgreSQL: one array parameter; SQLite: ends with "IN ", the caller adds "(?, ...)"
+    names: tuple[str, ...]
+    processors: tuple[tuple[str, Any], ...]  # (name, result processor) where the type has one
+    array: bool
+
+    def row(self, values: Any) -> dict[str, Any]:
+        row = dict(zip(self.names, values))
+        for name, process in self.processors:
+            row[name] = process(row[name])
+        return row
+
+
+@functools.lru_cache(maxsize=256)
+def _bulk_select(dialect: Any, table: Table) -> _BulkSelect:
+    """``SELECT cols FROM t WHERE pk = ANY(%b)`` (PostgreSQL) or ``... IN (?, ...)`` (SQLite).
+
+    Rows come back as plain tuples and only the columns whose type converts
+    results (Money, ...) are converted: SQLAlchemy's expanding ``IN`` renders
+    one bound parameter per key, which costs more than the query itself for a
+    batch of thousands of orders.
+    """
+    q = dialect.identifier_preparer.quote
+    columns = list(table.columns)
+    (key,) = table.primary_key.columns
+    array = dialect.name == "postgresql"
+    if array:
+        where = f"{q(key.name)} = ANY(CAST(%b AS {key.type.compile(dialect=dialect)}[]))"
+    else:
+        where = f"{q(key.name)} IN "
+    sql = f"SELECT {', '.join(q(c.name) for c in columns)} FROM {q(table.name)} WHERE {where}"
+    processors = []
+    for c in columns:
+        process = c.type.dialect_impl(dialect).result_processor(dialect, None)
+        if process is not None:
+            processors.append((c.name, process))
+    return _BulkSelect(sql, tuple(c.name for c in columns), tuple(processors), array)
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
