@@ -1,0 +1,190 @@
+"""Helpers shared by the benchmark scripts: services, scratch databases and topics, histories.
+
+Nothing here connects at import time. Histories are built through the
+``Order`` aggregate's own commands (its rules hold), in memory, without the
+domain API: a benchmark that needs a million events cannot afford a database
+round trip per command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import random
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
+from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+from domain.order import Order  # noqa: E402
+
+ADDRESS = {"name": "Ada", "street": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+SKUS = [(f"SKU-{i:03d}", f"{random.Random(i).randint(100, 9999) / 100:.2f}") for i in range(200)]
+
+
+# ---------------------------------------------------------------- services
+
+
+def services_env() -> dict[str, str]:
+    """var/services.env (written by scripts/services), overridden by ORDERS_TEST_* variables."""
+    values = {}
+    path = ROOT / "var" / "services.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                k, _, v = line.partition("=")
+                values[k.strip()] = v.strip()
+    return {**values, **{k: v for k, v in os.environ.items() if k.startswith("ORDERS_TEST_")}}
+
+
+def pg_admin_url() -> str:
+    return services_env().get("ORDERS_TEST_PG_URL") or "postgresql://orderstream:orderstream@127.0.0.1:5432/orderstream_test"
+
+
+def kafka_bootstrap() -> str:
+    return services_env().get("ORDERS_TEST_KAFKA_BOOTSTRAP") or "127.0.0.1:9092"
+
+
+def fresh_database(admin_url: str, prefix: str = "orderstream_bench") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    parts = urlsplit(admin_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, "", ""))
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = urlsplit(url).path.strip("/")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+async def delete_topics(bootstrap: str, topics: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(topics)
+    finally:
+        await admin.close()
+
+
+async def topic_end_offsets(bootstrap: str, topic: str) -> dict[int, int] | None:
+    """Per partition, the end offset of ``topic``; None if it does not exist."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            return None
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in sorted(parts)])
+        return {tp.partition: int(o) for tp, o in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+def topic_size(bootstrap: str, topic: str) -> int | None:
+    ends = asyncio.run(topic_end_offsets(bootstrap, topic))
+    return None if ends is None else sum(ends.values())
+
+
+# ----------------------------------------------------------------- machine
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}"
+
+
+# --------------------------------------------------------------- histories
+
+
+def an_order(rng: random.Random) -> Order:
+    """One order with a realistic history (about 5.6 events on average), through the aggregate's rules.
+
+    Placed with 1-3 lines; sometimes a line added, a quantity changed or a
+    line removed; a shipping address; then confirm, pay, ship, deliver, with
+    some orders stopping on the way and some cancelled (before or after payment).
+    """
+    lines = rng.sample(SKUS, rng.randint(1, 3))
+    order = Order.place(
+        f"customer-{rng.randrange(20_000):05d}",
+        [(sku, rng.randint(1, 4), price) for sku, price in lines],
+        "EUR",
+        rng.choice(("web", "web", "web", "mobile", "store", "marketplace")),
+    )
+    if rng.random() < 0.3:
+        sku, price = rng.choice([s for s in SKUS if s[0] not in order.lines])
+        order.add_line(sku, rng.randint(1, 3), price)
+    if rng.random() < 0.15:
+        sku = next(iter(order.lines))
+        order.change_quantity(sku, order.lines[sku]["quantity"] + 1)
+    if len(order.lines) > 1 and rng.random() < 0.1:
+        order.remove_line(next(reversed(order.lines)))
+    order.set_shipping_address(ADDRESS)
+    step = rng.random()
+    if step < 0.06:
+        order.cancel("changed my mind")
+        return order
+    if step < 0.10:
+        return order  # left placed
+    order.confirm()
+    if step < 0.14:
+        order.cancel("found it cheaper")
+        return order
+    if step < 0.18:
+        return order
+    order.record_payment(f"pay-{order.id}", order.total, "EUR")
+    if step < 0.22:
+        order.cancel("too late")
+        return order
+    if step < 0.30:
+        return order
+    order.ship(rng.choice(("DHL", "UPS", "DPD")), f"T{rng.randrange(10**9)}")
+    if step < 0.42:
+        return order
+    order.mark_delivered()
+    return order
+
+
+def interleaved_events(events: int, seed: int = 1, active: int = 20_000) -> Iterator[tuple[Order, object]]:
+    """Exactly ``events`` (order, domain event) pairs, orders interleaved as in a real day.
+
+    ``active`` orders are in progress at any time; each step takes the next
+    event of one of them at random, and a finished order is replaced by a new
+    one. So an order's history is spread over roughly ``active`` x 5.7 events
+    of the stream (its events stay in version order), and a batch of a few
+    thousand events touches a few thousand different orders. The last orders
+    may end part-way (a prefix of a history is still a valid history).
+    """
+    rng = random.Random(seed)
+    pool: list[tuple[Order, list[object]]] = []
+    made = 0
+    while made < events:
+        while len(pool) < active:
+            order = an_order(rng)
+            pool.append((order, list(reversed(order.collect_events()))))
+        i = rng.randrange(len(pool))
+        order, rest = pool[i]
+        yield order, rest.pop()
+        made += 1
+        if not rest:
+            pool[i] = pool[-1]
+            pool.pop()
