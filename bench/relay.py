@@ -33,57 +33,21 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import psycopg  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
-from psycopg import sql  # noqa: E402
 
 from adapters.config import Settings  # noqa: E402
 from adapters.event_store import open_orders  # noqa: E402
 from adapters.stored_events import decoder_for  # noqa: E402
 from adapters.relay import KeyPartitioner, Relay, RelayTuning, messages_of, open_checkpoints  # noqa: E402
 from domain.order import Order  # noqa: E402
+from common import delete_topics, drop_database, fresh_database, services_env  # noqa: E402
 
 ADDRESS = {"name": "Ada", "street": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
-
-
-def services_env() -> dict[str, str]:
-    values = {}
-    path = ROOT / "var" / "services.env"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if "=" in line and not line.startswith("#"):
-                k, _, v = line.partition("=")
-                values[k.strip()] = v.strip()
-    return {**values, **{k: v for k, v in os.environ.items() if k.startswith("ORDERS_TEST_")}}
-
-
-def fresh_database(admin_url: str) -> str:
-    name = f"orderstream_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    parts = urlsplit(admin_url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, "", ""))
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    name = urlsplit(url).path.strip("/")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-async def delete_topics(bootstrap: str, topics: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics(topics)
-    finally:
-        await admin.close()
 
 
 # ---------------------------------------------------------------- pre-fill
