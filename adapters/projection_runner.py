@@ -474,10 +474,14 @@ async def _consume_live(
         # The batch being applied in a worker thread while the next one is
         # fetched and decoded (pipelining); settled before anything else.
         inflight: asyncio.Future[BatchResult] | None = None
+        # The copy of the last committed offsets to Kafka (a broker round
+        # trip): it runs while the next batch is applied, one at a time, and
+        # is awaited (its errors raised) before the next copy and at the end.
+        copying: asyncio.Future[None] | None = None
 
         async def settle() -> bool:
             """Wait for the batch in flight; False if what was fetched after it must be dropped."""
-            nonlocal inflight, halted, last_check
+            nonlocal inflight, halted, last_check, copying
             assert inflight is not None
             future, inflight = inflight, None
             try:
@@ -488,7 +492,9 @@ async def _consume_live(
                 await _reseek(consumer, worker)
                 return False
             stats.add(result)
-            await _commit_to_kafka(consumer, source.topic, result.next_offsets)
+            if copying is not None:
+                await copying
+            copying = asyncio.ensure_future(_commit_to_kafka(consumer, source.topic, result.next_offsets))
             if result.halt is not None:
                 halted_state = await asyncio.to_thread(_state_of, engine, worker.name)
                 stats.halted[worker.name] = _halt_message(worker.name, halted_state)
@@ -524,8 +530,16 @@ async def _consume_live(
                         continue
                 batch = await consumer.getmany(timeout_ms=200, max_records=batch_size)
                 messages = [message_of(r) for records in batch.values() for r in records]
-                if inflight is not None and not await settle():
-                    continue  # fenced or halted: what was fetched meanwhile is dropped
+                if inflight is not None:
+                    if not await settle():
+                        continue  # fenced or halted: what was fetched meanwhile is dropped
+                    if messages and len(messages) < batch_size:
+                        # What arrived while the previous batch was applied goes
+                        # into this one, not the next: a live event waits for
+                        # at most one batch ahead of it (each partition's
+                        # records stay in offset order).
+                        more = await consumer.getmany(timeout_ms=0, max_records=batch_size - len(messages))
+                        messages += [message_of(r) for records in more.values() for r in records]
                 if messages:
                     inflight = asyncio.ensure_future(asyncio.to_thread(worker.process, messages))
                     continue
@@ -534,8 +548,12 @@ async def _consume_live(
                     if assigned and worker.caught_up(ends, assigned):
                         break
         finally:
-            if inflight is not None:
-                await settle()  # a stop finishes (commits) the batch in hand
+            try:
+                if inflight is not None:
+                    await settle()  # a stop finishes (commits) the batch in hand
+            finally:
+                if copying is not None:
+                    await copying
     finally:
         await consumer.stop()
     return stats

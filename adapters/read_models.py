@@ -43,6 +43,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     and_,
+    case,
     bindparam,
     create_engine,
     delete,
@@ -50,6 +51,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -443,6 +445,7 @@ def write_offsets(
     row inserted meanwhile by another writer fails it on the primary key.
     """
     c = bk.checkpoints.c
+    moves: dict[int, tuple[int, int]] = {}  # partition -> (before, after), one UPDATE for all
     for partition, offset in sorted(new.items()):
         before = expected.get(partition)
         if before == offset:
@@ -461,21 +464,30 @@ def write_offsets(
                     "checkpoint first"
                 ) from None
             continue
-        result = conn.execute(
-            update(bk.checkpoints)
-            .where(
-                c.projection == projection,
-                c.target == target,
-                c.partition == partition,
-                c.next_offset == before,
-            )
-            .values(next_offset=offset)
+        moves[partition] = (before, offset)
+    if not moves:
+        return
+    # One round trip for every partition of the batch (a live batch of a few
+    # events spans most partitions): each row moves only from its expected
+    # offset, so fewer rows updated than partitions means another writer.
+    result = conn.execute(
+        update(bk.checkpoints)
+        .where(
+            c.projection == projection,
+            c.target == target,
+            or_(*(and_(c.partition == p, c.next_offset == before) for p, (before, _) in moves.items())),
         )
-        if result.rowcount != 1:
-            raise FencedError(
-                f"{projection} ({target}) partition {partition}: checkpoint is no longer at "
-                f"{before} (another writer moved it)"
-            )
+        .values(next_offset=case({p: after for p, (_, after) in moves.items()}, value=c.partition))
+    )
+    if result.rowcount != len(moves):
+        stored = read_offsets(conn, projection, target)
+        # Rows this UPDATE moved are at their new offset now (until the rollback).
+        partition = next((p for p, (_, after) in moves.items() if stored.get(p) != after), min(moves))
+        before = moves[partition][0]
+        raise FencedError(
+            f"{projection} ({target}) partition {partition}: checkpoint is no longer at "
+            f"{before} (another writer moved it)"
+        )
 
 
 def read_state(conn: Connection, projection: str) -> StateRow | None:
