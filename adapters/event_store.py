@@ -38,6 +38,8 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_POOL_SIZE": "10",
             "POSTGRES_MAX_OVERFLOW": "10",
             "POSTGRES_LOCK_TIMEOUT": "0",
+            # Seconds to wait for a connection: a wrong URL fails fast, not after 30 s.
+            "POSTGRES_CONNECT_TIMEOUT": "10",
             "CREATE_TABLE": "y",
         }
     env: dict[str, str] = {}

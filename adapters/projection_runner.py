@@ -403,6 +403,7 @@ def _run_embedded(
             except FencedError as e:
                 log.info("%s: fenced (%s); re-read offsets", worker.name, e)
                 stats.fenced += 1
+                progressed = True  # the offsets were reloaded: read again before concluding
                 continue
             stats.add(result)
             progressed = True

@@ -198,20 +198,7 @@ class Order(Aggregate, created_event_name="Placed"):
             raise EmptyOrderError("an order needs at least one line; give SKU, quantity and price")
         if len(lines) > MAX_LINES:
             raise TooManyLinesError(f"an order has at most {MAX_LINES} lines, got {len(lines)}")
-        checked: list[dict[str, Any]] = []
-        for sku, quantity, price in lines:
-            sku = check_sku(sku)
-            if any(ln["sku"] == sku for ln in checked):
-                raise DuplicateLineError(
-                    f"SKU {sku} appears twice; give it once with the total quantity"
-                )
-            checked.append(
-                {
-                    "sku": sku,
-                    "quantity": check_quantity(quantity),
-                    "unit_price": check_unit_price(price, currency),
-                }
-            )
+        checked = checked_lines(lines, currency)
         if idempotency_key is not None:
             idempotency_key = str(idempotency_key)
             if not 1 <= len(idempotency_key) <= 128:
@@ -239,14 +226,7 @@ class Order(Aggregate, created_event_name="Placed"):
     ) -> None:
         """Raise unless a retried placement asks for exactly what this order holds."""
         currency = check_currency(currency)
-        checked = [
-            {
-                "sku": check_sku(sku),
-                "quantity": check_quantity(qty),
-                "unit_price": check_unit_price(price, currency),
-            }
-            for sku, qty, price in lines
-        ]
+        checked = checked_lines(lines, currency)
         fingerprint = placement_fingerprint(str(customer_id).strip(), currency, channel, checked)
         if fingerprint != self.fingerprint:
             raise IdempotencyKeyConflictError(
@@ -417,6 +397,25 @@ class Order(Aggregate, created_event_name="Placed"):
                 f"{', '.join(sorted(self.lines)) or 'none'}"
             )
         return sku
+
+
+def checked_lines(
+    lines: list[tuple[str, int | str, Decimal | str]], currency: str
+) -> list[dict[str, Any]]:
+    """``(sku, quantity, unit_price)`` lines as validated line values, each SKU once."""
+    checked: list[dict[str, Any]] = []
+    for sku, quantity, price in lines:
+        sku = check_sku(sku)
+        if any(ln["sku"] == sku for ln in checked):
+            raise DuplicateLineError(f"SKU {sku} appears twice; give it once with the total quantity")
+        checked.append(
+            {
+                "sku": sku,
+                "quantity": check_quantity(quantity),
+                "unit_price": check_unit_price(price, currency),
+            }
+        )
+    return checked
 
 
 def check_address(address: dict[str, str]) -> dict[str, str]:

@@ -90,9 +90,17 @@ class Given:
 
 class Then:
     def __init__(self, state: Any, events: list[Any], error: Exception | None) -> None:
-        self.state = state
+        self._state = state
         self.events = events
         self.error = error
+        self._error_expected = False
+
+    @property
+    def state(self) -> Any:
+        """The aggregate after the command; a command that raised unexpectedly fails here too."""
+        if self.error is not None and not self._error_expected:
+            raise AssertionError(f"the command raised {self.error!r}") from self.error
+        return self._state
 
     def then(self, *expected: EventSpec) -> Then:
         """The command triggered exactly these events, in this order."""
@@ -126,8 +134,9 @@ class Then:
             ) from self.error
         if match is not None and not re.search(match, str(self.error)):
             raise AssertionError(f"error message {str(self.error)!r} does not match {match!r}")
-        if self.state is not None and self.state.pending_events:
+        if self._state is not None and self._state.pending_events:
             raise AssertionError("the command raised but left pending events behind")
+        self._error_expected = True
         return self
 
 

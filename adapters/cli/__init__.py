@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 
 import click
+import psycopg
+from eventsourcing.persistence import PersistenceError
 
 from adapters.cli.app import app
 from adapters.config import ConfigurationError
@@ -38,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except (OrderError, ConcurrencyError) as e:
         _fail(str(e))
+        return EXIT_RULE
+    except (PersistenceError, psycopg.OperationalError) as e:
+        _fail(f"cannot use the event store: {e}; check ORDERS_EVENT_STORE_URL and that the database runs")
+        return EXIT_RULE
+    except OSError as e:
+        _fail(f"{e.strerror or e}: {e.filename or ''}".rstrip(": "))
         return EXIT_RULE
     except click.exceptions.Abort:
         _fail("aborted")

@@ -249,7 +249,9 @@ def rebuild(ctx: click.Context, names: tuple[str, ...], all_: bool) -> None:
     if names and all_:
         raise click.UsageError("name projections or pass --all, not both")
     chosen = _chosen(settings, names)
-    with _services(settings), _stop_on_signals(), _rebuild_progress() as progress:
+    # No signal handler here: Ctrl-C interrupts the rebuild at once, which is
+    # safe (the live tables stay until the switch; a rebuild run again resumes).
+    with _services(settings), _rebuild_progress() as progress:
         for projection in chosen:
             try:
                 stats = runner.rebuild(settings, projection, progress=progress)

@@ -189,3 +189,12 @@ def test_a_price_too_large_for_a_decimal_breaks_a_rule_without_a_traceback(cli):
     code, _, err = cli("place", "--customer", "c-1", "--line", "SKU-1:1:1e40")
     assert code == 1 and "too large" in err
     assert_one_error_line(err)
+
+
+def test_an_event_store_that_cannot_be_created_is_one_error_line(tmp_path, capsys):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    code = main(["--event-store", f"sqlite:///{blocked}/events.db", "show", str(uuid4())])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert_one_error_line(err)

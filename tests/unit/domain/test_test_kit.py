@@ -80,3 +80,9 @@ def test_then_error_fails_when_the_command_left_pending_events():
 def test_placed_overrides_keep_the_fingerprint_consistent():
     order = given(placed(customer_id="someone-else")).replay()
     order.check_same_placement("someone-else", [("SKU-1", 2, "10.00")], "EUR", "web")
+
+
+def test_reading_the_state_after_a_command_that_raised_unexpectedly_fails():
+    outcome = given(placed()).when(lambda order: order.ship("DHL", "1"))
+    with pytest.raises(AssertionError, match="the command raised"):
+        outcome.state
