@@ -37,6 +37,7 @@ from projections.values import (
     load_json,
     moment,
     money,
+    pop_line,
     timestamp,
 )
 
@@ -123,14 +124,14 @@ class OrderSummary(Projection):
     def line_removed(self, rows: Rows, event: EventRecord) -> None:
         row = self._row(rows, event)
         lines = load_json(row["lines"])
-        line = _pop_line(lines, event)
+        line = pop_line(lines, event, OrderSummaryStateError)
         self._put_lines(rows, row, lines, row["total"] - _subtotal(line))
 
     @handles(Order.QuantityChanged)
     def quantity_changed(self, rows: Rows, event: EventRecord) -> None:
         row = self._row(rows, event)
         lines = load_json(row["lines"])
-        old = _pop_line(lines, event)
+        old = pop_line(lines, event, OrderSummaryStateError)
         new = lines[event.data["sku"]] = [int(event.data["quantity"]), old[1]]
         self._put_lines(rows, row, lines, row["total"] - _subtotal(old) + _subtotal(new))
 
@@ -178,16 +179,6 @@ class OrderSummary(Projection):
 def _subtotal(line: list[Any]) -> Decimal:
     quantity, unit_price = line
     return money(unit_price) * quantity
-
-
-def _pop_line(lines: dict[str, list[Any]], event: EventRecord) -> list[Any]:
-    try:
-        return lines.pop(event.data["sku"])
-    except KeyError:
-        raise OrderSummaryStateError(
-            f"{event.event_type} (version {event.aggregate_version}) for order "
-            f"{event.aggregate_id} names SKU {event.data['sku']}, which is not on the order"
-        ) from None
 
 
 # ---- queries ------------------------------------------------------------

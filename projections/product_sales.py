@@ -43,7 +43,7 @@ from domain.events import EventRecord
 from domain.order import Order
 from projections.contract import Projection, Rows, handles
 from projections.types import Money
-from projections.values import dump_json, in_currency, load_json, money
+from projections.values import dump_json, in_currency, load_json, money, pop_line
 
 UNIT_COLUMNS = ("units_ordered", "units_paid", "units_cancelled")
 
@@ -108,7 +108,7 @@ class ProductSales(Projection):
     def line_removed(self, rows: Rows, event: EventRecord) -> None:
         order = self._order(rows, event)
         lines = load_json(order["lines"])
-        quantity, _ = _pop_line(lines, event)
+        quantity, _ = pop_line(lines, event, ProductSalesStateError)
         rows.put(self.orders, {**order, "lines": dump_json(lines)})
         self._add_units(rows, event.data["sku"], units_ordered=-quantity)
 
@@ -116,7 +116,7 @@ class ProductSales(Projection):
     def quantity_changed(self, rows: Rows, event: EventRecord) -> None:
         order = self._order(rows, event)
         lines = load_json(order["lines"])
-        old, unit_price = _pop_line(lines, event)
+        old, unit_price = pop_line(lines, event, ProductSalesStateError)
         sku, new = event.data["sku"], int(event.data["quantity"])
         lines[sku] = [new, unit_price]
         rows.put(self.orders, {**order, "lines": dump_json(lines)})
@@ -170,16 +170,6 @@ class ProductSales(Projection):
                 f"{event.aggregate_id}, which product_sales has never seen placed"
             )
         return order
-
-
-def _pop_line(lines: dict[str, list[Any]], event: EventRecord) -> list[Any]:
-    try:
-        return lines.pop(event.data["sku"])
-    except KeyError:
-        raise ProductSalesStateError(
-            f"{event.event_type} (version {event.aggregate_version}) for order "
-            f"{event.aggregate_id} names SKU {event.data['sku']}, which is not on the order"
-        ) from None
 
 
 # ---- queries ------------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from domain.events import EventRecord
 from domain.money import to_money
 
 TIMESTAMP_LENGTH = 32
@@ -61,3 +62,18 @@ def in_currency(amount: Decimal | None, currency: str) -> Decimal | None:
     An amount finer than that is an error, never rounded away.
     """
     return None if amount is None else to_money(amount, currency)
+
+
+def pop_line(lines: dict[str, Any], event: EventRecord, error: type[Exception]) -> Any:
+    """Remove and return the line ``event`` names; ``error`` if the order has no such line.
+
+    A line the projection never saw means its state and the history disagree:
+    an error, never a silent skip.
+    """
+    try:
+        return lines.pop(event.data["sku"])
+    except KeyError:
+        raise error(
+            f"{event.event_type} (version {event.aggregate_version}) for order "
+            f"{event.aggregate_id} names SKU {event.data['sku']}, which is not on the order"
+        ) from None
