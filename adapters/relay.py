@@ -349,6 +349,7 @@ class RelayTuning:
     backoff: Backoff = field(default_factory=Backoff)
     shutdown_grace: float = 30.0      # seconds to wait for acks after SIGTERM
     stall_log_after: float = 2.0      # seconds without acks before logging the wait
+    once_patience: float = 60.0       # with --once: seconds Kafka may stay unusable before giving up
 
 
 @dataclass
@@ -356,6 +357,10 @@ class RelayReport:
     checkpoint: int
     published: int = 0
     producer_restarts: int = 0
+
+
+class KafkaUnavailableError(RuntimeError):
+    """With ``once``: Kafka stayed unusable for too long; the checkpoint is kept."""
 
 
 class PublishError(RuntimeError):
@@ -423,10 +428,11 @@ class Relay:
             target = None
             if once:
                 target = (await self._in_db(self.orders.recorder.max_notification_id)) or 0
-            if not await self._provision(stop):
+            if not await self._provision(stop, once):
                 return self.report
             await self.waker.start()
             attempt = 0
+            failing_since: float | None = None
             while not stop.is_set():
                 if target is not None and self.report.checkpoint >= target:
                     break
@@ -435,6 +441,8 @@ class Relay:
                     await producer.start()
                 except KafkaError as e:
                     await self._close_producer(producer)
+                    failing_since = failing_since or time.monotonic()
+                    self._give_up_if_once(once, failing_since, e)
                     delay = self.tuning.backoff.delay(attempt)
                     attempt += 1
                     log.warning(
@@ -450,9 +458,11 @@ class Relay:
                 )
                 try:
                     await self._pump(producer, stop, target)
-                    attempt = 0
+                    attempt, failing_since = 0, None
                 except (PublishError, KafkaError) as e:
                     self.report.producer_restarts += 1
+                    failing_since = failing_since or time.monotonic()
+                    self._give_up_if_once(once, failing_since, e)
                     delay = self.tuning.backoff.delay(attempt)
                     attempt += 1
                     log.warning(
@@ -470,9 +480,19 @@ class Relay:
             await self._in_db(self.checkpoints.close)
             self._db.shutdown(wait=True)
 
-    async def _provision(self, stop: asyncio.Event) -> bool:
+    def _give_up_if_once(self, once: bool, failing_since: float, error: BaseException) -> None:
+        """With ``once`` (a job that must end), stop retrying after ``once_patience`` seconds."""
+        if once and time.monotonic() - failing_since >= self.tuning.once_patience:
+            raise KafkaUnavailableError(
+                f"Kafka at {self.settings.kafka_bootstrap} unusable for "
+                f"{self.tuning.once_patience:.0f} s ({_describe(error)}); nothing is lost: "
+                f"the checkpoint stays at {self.report.checkpoint}, run again when Kafka is up"
+            )
+
+    async def _provision(self, stop: asyncio.Event, once: bool = False) -> bool:
         """Create or check the topic, retrying while Kafka is unreachable; False if stopped."""
         attempt = 0
+        failing_since = time.monotonic()
         while not stop.is_set():
             try:
                 await ensure_topic(
@@ -483,6 +503,7 @@ class Relay:
             except (FiniteRetentionError, TopicProvisioningError):
                 raise
             except (KafkaError, OSError) as e:
+                self._give_up_if_once(once, failing_since, e)
                 delay = self.tuning.backoff.delay(attempt)
                 attempt += 1
                 log.warning(

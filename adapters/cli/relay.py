@@ -14,7 +14,7 @@ from adapters.cli.output import console, emit_json
 from adapters.config import ConfigurationError, Settings
 from adapters.event_store import open_orders
 from adapters.kafka_topics import FiniteRetentionError, TopicProvisioningError
-from adapters.relay import Relay, RelayReport, open_checkpoints, relay_status
+from adapters.relay import KafkaUnavailableError, Relay, RelayReport, open_checkpoints, relay_status
 
 
 @app.group()
@@ -40,7 +40,7 @@ def run(ctx: click.Context, once: bool, verbose: bool) -> None:
     _configure_logging(verbose)
     try:
         report = asyncio.run(_run(settings, once))
-    except (FiniteRetentionError, TopicProvisioningError) as e:
+    except (FiniteRetentionError, TopicProvisioningError, KafkaUnavailableError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"relay stopped: checkpoint {report.checkpoint}, {report.published} messages published", err=True)
 
