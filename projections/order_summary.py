@@ -28,6 +28,7 @@ from sqlalchemy import Column, Connection, Index, Integer, MetaData, String, Tab
 
 from domain.events import EventRecord
 from domain.order import Order, OrderStatus
+from domain.views import LineView
 from projections.contract import Projection, Rows, handles
 from projections.types import Money
 from projections.values import (
@@ -185,17 +186,6 @@ def _subtotal(line: list[Any]) -> Decimal:
 
 
 @dataclass(frozen=True)
-class SummaryLine:
-    sku: str
-    quantity: int
-    unit_price: Decimal
-
-    @property
-    def subtotal(self) -> Decimal:
-        return self.unit_price * self.quantity
-
-
-@dataclass(frozen=True)
 class OrderSummaryRow:
     order_id: str
     customer_id: str
@@ -212,7 +202,7 @@ class OrderSummaryRow:
     shipped_at: datetime | None
     delivered_at: datetime | None
     cancelled_at: datetime | None
-    lines: tuple[SummaryLine, ...]
+    lines: tuple[LineView, ...]
 
 
 def get_order_summary(conn: Connection, order_id: str) -> OrderSummaryRow | None:
@@ -272,7 +262,7 @@ def _summary(row: Any) -> OrderSummaryRow:
         delivered_at=moment(row["delivered_at"]),
         cancelled_at=moment(row["cancelled_at"]),
         lines=tuple(
-            SummaryLine(sku, int(quantity), in_currency(money(unit_price), row["currency"]))
+            LineView(sku, int(quantity), in_currency(money(unit_price), row["currency"]))
             for sku, (quantity, unit_price) in sorted(load_json(row["lines"]).items())
         ),
     )
