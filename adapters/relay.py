@@ -53,7 +53,7 @@ from adapters.config import PostgresLocation, Settings
 from adapters.envelope import encode
 from adapters.kafka_topics import FiniteRetentionError, TopicProvisioningError, ensure_topic
 from domain.application import Orders
-from adapters.stored_events import decoder_for
+from adapters.stored_events import StoredLog, StoredRow, decoder_for
 from domain.events import EventRecord
 
 log = logging.getLogger("orderstream.relay")
@@ -74,16 +74,16 @@ class OutgoingMessage:
     headers: list[tuple[str, bytes]]
 
 
-def messages_of(notifications: Iterable[Any], decode: Callable[[Any], EventRecord]) -> list[OutgoingMessage]:
-    """The messages of ``notifications`` (in log order), in the current schema.
+def messages_of(rows: Iterable[StoredRow], decode: Callable[[StoredRow], EventRecord]) -> list[OutgoingMessage]:
+    """The messages of stored ``rows`` (in log order), in the current schema.
 
     ``decode`` is ``adapters.stored_events.decoder_for(orders)``: stored event
     -> plain record, upcast; the message is ``envelope.encode(record, position)``.
     """
     messages = []
-    for n in notifications:
-        encoded = encode(decode(n), position=n.id)
-        messages.append(OutgoingMessage(n.id, encoded.key, encoded.value, encoded.headers))
+    for row in rows:
+        encoded = encode(decode(row), position=row[0])
+        messages.append(OutgoingMessage(row[0], encoded.key, encoded.value, encoded.headers))
     return messages
 
 
@@ -408,6 +408,7 @@ class Relay:
     ) -> None:
         self.settings = settings
         self.orders = orders
+        self._log = StoredLog(orders)
         self._decode = decoder_for(orders)
         self.checkpoints = checkpoints
         self.tuning = tuning or RelayTuning()
@@ -643,10 +644,7 @@ class Relay:
         return await self._in_db(self._read, after)
 
     def _read(self, after: int) -> list[OutgoingMessage]:
-        notifications = self.orders.recorder.select_notifications(
-            start=after, limit=self.tuning.read_limit, inclusive_of_start=False
-        )
-        return messages_of(notifications, self._decode)
+        return messages_of(self._log.read(after, self.tuning.read_limit, inclusive=False), self._decode)
 
     async def _acknowledge(self, queue: asyncio.Queue[_Pending | None], slots: asyncio.Semaphore) -> None:
         while True:

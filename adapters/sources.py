@@ -24,10 +24,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from eventsourcing.persistence import Notification
 
 from adapters.envelope import PoisonMessageError, decode
-from adapters.stored_events import decoder_for
+from adapters.stored_events import StoredLog, StoredRow, decoder_for
 from domain.application import Orders
 from domain.events import EVENT_TYPES, EventRecord, SchemaVersionTooNewError
 from projections.engine import Message
@@ -52,6 +51,7 @@ class EmbeddedSource:
     def __init__(self, orders: Orders) -> None:
         self.orders = orders
         self.recorder = orders.recorder
+        self.log = StoredLog(orders)
         self._decode = decoder_for(orders)
 
     def end_offsets(self) -> dict[int, int]:
@@ -61,26 +61,25 @@ class EmbeddedSource:
 
     def read(self, start: int, limit: int) -> list[Message]:
         """Up to ``limit`` messages at offsets >= ``start``, in log order."""
-        notifications = self.recorder.select_notifications(start=start, limit=limit, inclusive_of_start=True)
-        return [self.message(n) for n in notifications]
+        return [self.message(row) for row in self.log.read(start, limit)]
 
     def refetch(self, partition: int, offset: int, payload: bytes | None) -> Message:
         """The message at ``offset`` again (a dead letter being retried)."""
-        found = self.recorder.select_notifications(start=offset, limit=1, stop=offset, inclusive_of_start=True)
+        found = self.log.read(offset, 1, stop=offset)
         if not found:
             raise SourceUnavailableError(f"notification {offset} is no longer in the event store")
         return self.message(found[0])
 
-    def message(self, n: Notification) -> Message:
+    def message(self, row: StoredRow) -> Message:
         # No payload for a decoded event: a dead letter encodes its envelope
         # only when one is written (see read_models.insert_dead_letters).
         try:
-            record = self.record(n)
+            record = self.record(row)
         except PoisonMessageError as e:
-            return Message(EMBEDDED_PARTITION, n.id, None, payload=n.state, error=str(e), key=str(n.originator_id))
-        return Message(EMBEDDED_PARTITION, n.id, record)
+            return Message(EMBEDDED_PARTITION, row[0], None, payload=row[4], error=str(e), key=row[1])
+        return Message(EMBEDDED_PARTITION, row[0], record)
 
-    def record(self, n: Notification) -> EventRecord:
+    def record(self, row: StoredRow) -> EventRecord:
         """The plain record of a notification, in the current schema.
 
         Read straight from the stored JSON (``adapters.stored_events``, the
@@ -88,15 +87,16 @@ class EmbeddedSource:
         (an unknown event type, a schema version newer than the code, bytes
         that are not an event) is a poison message.
         """
-        if n.topic not in EVENT_TYPES:
-            raise PoisonMessageError(f"notification {n.id}: unknown event type {n.topic!r}")
+        position, topic = row[0], row[3]
+        if topic not in EVENT_TYPES:
+            raise PoisonMessageError(f"notification {position}: unknown event type {topic!r}")
         try:
-            return self._decode(n)
+            return self._decode(row)
         except SchemaVersionTooNewError as e:
-            raise PoisonMessageError(f"notification {n.id}: {e}") from None
+            raise PoisonMessageError(f"notification {position}: {e}") from None
         except Exception as e:  # the stored bytes are not an event this code can read
             raise PoisonMessageError(
-                f"notification {n.id} ({n.topic}) cannot be decoded: {type(e).__name__}: {e}"
+                f"notification {position} ({topic}) cannot be decoded: {type(e).__name__}: {e}"
             ) from None
 
 

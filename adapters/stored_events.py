@@ -8,6 +8,9 @@ JSON forms, the stored ``class_version`` is upcast with the domain's own
 upcasters. A unit test holds the result equal to the slow path for every
 event type and for v1 history.
 
+:class:`StoredLog` reads the log itself as plain rows, the recorder's own
+query without a ``Notification`` per event.
+
 Applications with a cipher or a compressor store bytes that are not JSON;
 for those, ``decoder_for`` returns the slow path.
 """
@@ -20,8 +23,17 @@ from uuid import UUID
 
 import orjson
 
+from eventsourcing.persistence import Notification
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
 from domain.application import Orders
 from domain.events import EVENT_TYPES, EventRecord, event_id_for, record_of, upcast
+
+
+# One stored event as the log holds it: (notification id, order id as text,
+# aggregate version, topic, state bytes).
+StoredRow = tuple[int, str, int, str, bytes]
 
 
 def _plain(value: Any) -> Any:
@@ -72,8 +84,83 @@ def decode_stored(topic: str, originator_id: Any, originator_version: int, state
     )
 
 
-def decoder_for(orders: Orders) -> Callable[[Any], EventRecord]:
-    """notification -> EventRecord for this application's stored events."""
+def decoder_for(orders: Orders) -> Callable[[StoredRow], EventRecord]:
+    """stored row (see :class:`StoredLog`) -> EventRecord for this application's stored events."""
     if orders.mapper.cipher is not None or orders.mapper.compressor is not None:
-        return lambda n: record_of(orders.mapper.to_domain_event(n))
-    return lambda n: decode_stored(n.topic, n.originator_id, n.originator_version, n.state)
+        mapper = orders.mapper
+
+        def slow(row: StoredRow) -> EventRecord:
+            position, originator_id, version, topic, state = row
+            n = Notification(
+                id=position, originator_id=UUID(originator_id), originator_version=version, topic=topic, state=state
+            )
+            return record_of(mapper.to_domain_event(n))
+
+        return slow
+    return lambda row: decode_stored(row[3], row[1], row[2], row[4])
+
+
+# ------------------------------------------------------------- the raw log
+
+class StoredLog:
+    """The event store's notification log, read as plain rows (no ``Notification`` objects).
+
+    The same rows, in the same order, as the recorder's
+    ``select_notifications`` (its own SQL, so the log stays commit-ordered and
+    gap-tolerant), without a ``Notification`` and a ``UUID`` per event: on
+    PostgreSQL a binary cursor of tuples, on SQLite the recorder's connection.
+    Any other recorder (the in-memory one of the unit tests) is read through
+    ``select_notifications``.
+    """
+
+    def __init__(self, orders: Orders) -> None:
+        self.recorder = orders.recorder
+        if isinstance(self.recorder, PostgresApplicationRecorder):
+            self._read = self._read_postgres
+        elif isinstance(self.recorder, SQLiteApplicationRecorder):
+            self._read = self._read_sqlite
+        else:
+            self._read = self._read_recorder
+
+    def read(self, start: int, limit: int, *, inclusive: bool = True, stop: int | None = None) -> list[StoredRow]:
+        """Up to ``limit`` rows with ids from ``start`` (or after it) up to ``stop``, in id order."""
+        return self._read(start, limit, inclusive, stop)
+
+    def _read_postgres(self, start: int, limit: int, inclusive: bool, stop: int | None) -> list[StoredRow]:
+        from psycopg.rows import tuple_row
+        from psycopg.sql import SQL, Identifier
+
+        rec = self.recorder
+        query = SQL(
+            "SELECT notification_id, originator_id::text, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE notification_id {op} %s AND notification_id <= %s "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(
+            schema=Identifier(rec.datastore.schema),
+            table=Identifier(rec.events_table_name),
+            op=SQL(">=" if inclusive else ">"),
+        )
+        with rec.datastore.get_connection() as conn, conn.cursor(binary=True, row_factory=tuple_row) as cur:
+            cur.execute(query, (start, _NO_STOP if stop is None else stop, limit), prepare=True)
+            return cur.fetchall()
+
+    def _read_sqlite(self, start: int, limit: int, inclusive: bool, stop: int | None) -> list[StoredRow]:
+        rec = self.recorder
+        # The recorder stores UUIDs as 32 hex digits; the rows carry the canonical text.
+        query = (
+            "SELECT rowid, CASE WHEN length(originator_id) = 32 THEN lower(substr(originator_id, 1, 8) || '-' || "
+            "substr(originator_id, 9, 4) || '-' || substr(originator_id, 13, 4) || '-' || "
+            "substr(originator_id, 17, 4) || '-' || substr(originator_id, 21)) ELSE originator_id END, "
+            f"originator_version, topic, state FROM {rec.events_table_name} "
+            f"WHERE rowid {'>=' if inclusive else '>'} ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+        )
+        with rec.datastore.transaction(commit=False) as cur:
+            cur.execute(query, (start, _NO_STOP if stop is None else stop, limit))
+            return [tuple(row) for row in cur.fetchall()]  # type: ignore[misc]
+
+    def _read_recorder(self, start: int, limit: int, inclusive: bool, stop: int | None) -> list[StoredRow]:
+        found = self.recorder.select_notifications(start=start, limit=limit, stop=stop, inclusive_of_start=inclusive)
+        return [(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in found]
+
+
+_NO_STOP = 2**63 - 1

@@ -112,8 +112,11 @@ def test_a_checkpoint_moved_since_it_was_read_fences_the_write(migrated):
 def test_embedded_records_equal_the_domain_records(orders):
     simulate(orders, n_orders=15)
     source = EmbeddedSource(orders)
-    for n in orders.recorder.select_notifications(start=0, limit=10_000):
-        assert source.record(n) == record_of(orders.mapper.to_domain_event(n))
+    notifications = orders.recorder.select_notifications(start=0, limit=10_000)
+    rows = source.log.read(0, 10_000)
+    assert [row[0] for row in rows] == [n.id for n in notifications]
+    for row, n in zip(rows, notifications):
+        assert source.record(row) == record_of(orders.mapper.to_domain_event(n))
 
 
 def test_an_unknown_event_type_in_the_log_is_a_poison_message(orders):

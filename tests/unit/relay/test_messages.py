@@ -10,7 +10,7 @@ from adapters.relay import OutgoingMessage, messages_of
 from adapters.stored_events import decoder_for
 from domain.events import record_of
 from domain.events import EVENT_TYPES, event_id_for
-from tests.unit.relay.notifications import as_v1_placed, in_memory_orders, notifications, one_of_each
+from tests.unit.relay.notifications import as_notification, as_v1_placed, in_memory_orders, notifications, one_of_each
 
 
 def _messages():
@@ -22,12 +22,12 @@ def _messages():
 
 def test_each_notification_becomes_one_message_in_log_order():
     stored, messages, _ = _messages()
-    assert [m.position for m in messages] == [n.id for n in stored]
+    assert [m.position for m in messages] == [row[0] for row in stored]
 
 
 def test_the_key_is_the_order_id():
     stored, messages, _ = _messages()
-    assert [m.key for m in messages] == [str(n.originator_id).encode() for n in stored]
+    assert [m.key for m in messages] == [row[1].encode() for row in stored]
 
 
 def test_the_value_carries_the_notification_id_as_position():
@@ -37,7 +37,7 @@ def test_the_value_carries_the_notification_id_as_position():
 
 def test_the_value_is_the_event_as_the_domain_records_it():
     stored, messages, orders = _messages()
-    order_id = stored[0].originator_id
+    order_id = stored[0][1]
     history = orders.order_history(order_id)
     published = [decode(m.value)[0] for m in messages if m.key == str(order_id).encode()]
     assert published == history
@@ -52,8 +52,8 @@ def test_headers_repeat_the_envelope_fields():
 
 def test_event_ids_are_derived_from_order_id_and_version():
     stored, messages, _ = _messages()
-    for n, m in zip(stored, messages):
-        assert json.loads(m.value)["event_id"] == event_id_for(n.originator_id, n.originator_version)
+    for row, m in zip(stored, messages):
+        assert json.loads(m.value)["event_id"] == event_id_for(row[1], row[2])
 
 
 def test_a_stored_v1_placed_event_is_published_upcast_to_the_current_schema():
@@ -63,10 +63,10 @@ def test_a_stored_v1_placed_event_is_published_upcast_to_the_current_schema():
     assert (body["schema_version"], body["data"]["channel"]) == (2, "web")
 
 
-def reference_message(notification, orders) -> OutgoingMessage:
+def reference_message(row, orders) -> OutgoingMessage:
     """The message as the envelope defines it, from the domain event (slow, obviously right)."""
-    encoded = encode(record_of(orders.mapper.to_domain_event(notification)), position=notification.id)
-    return OutgoingMessage(notification.id, encoded.key, encoded.value, encoded.headers)
+    encoded = encode(record_of(orders.mapper.to_domain_event(as_notification(row))), position=row[0])
+    return OutgoingMessage(row[0], encoded.key, encoded.value, encoded.headers)
 
 
 def test_every_event_type_is_published_as_the_envelope_of_its_domain_record():
