@@ -42,7 +42,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 
 from adapters.config import Settings  # noqa: E402
 from adapters.event_store import open_orders  # noqa: E402
-from adapters.stored_events import decoder_for  # noqa: E402
+from adapters.stored_events import StoredLog, decoder_for  # noqa: E402
 from adapters.relay import KeyPartitioner, Relay, RelayTuning, messages_of, open_checkpoints  # noqa: E402
 from domain.order import Order  # noqa: E402
 from common import delete_topics, drop_database, fresh_database, services_env  # noqa: E402
@@ -105,8 +105,7 @@ def relay_throughput(settings: Settings, tuning: RelayTuning) -> tuple[float, in
 
 def bare_throughput(settings: Settings, tuning: RelayTuning, topic: str) -> tuple[float, float, int]:
     orders = open_orders(settings)
-    notifications = orders.recorder.select_notifications(start=0, limit=10**7, inclusive_of_start=False)
-    messages = messages_of(notifications, decoder_for(orders))
+    messages = messages_of(StoredLog(orders).read(0, 10**7, inclusive=False), decoder_for(orders))
     orders.close()
 
     async def send_all(batched: bool, topic: str) -> float:
@@ -284,13 +283,13 @@ def main() -> None:
                 prefill(settings, args.events)
                 topics.append(bare_topic + ".batched")
                 relay_rate, published = relay_throughput(settings, tuning)
+                print(f"relay: {published} events, {relay_rate:,.0f} events/s", flush=True)
                 bare_rate, batched_rate, sent = bare_throughput(settings, tuning, bare_topic)
                 results["throughput"] = {
                     "events": published, "relay_events_per_s": round(relay_rate),
                     "bare_send_loop_per_s": round(bare_rate), "ratio": round(relay_rate / bare_rate, 2),
                     "bare_batch_loop_per_s": round(batched_rate),
                 }
-                print(f"relay: {published} events, {relay_rate:,.0f} events/s")
                 print(f"bare producer, send() per message: {sent} messages, {bare_rate:,.0f} messages/s")
                 print(f"bare producer, hand-built record batches: {batched_rate:,.0f} messages/s")
                 print(f"relay / bare send() loop = {relay_rate / bare_rate:.2f}")
