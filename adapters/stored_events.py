@@ -128,20 +128,11 @@ class StoredLog:
 
     def _read_postgres(self, start: int, limit: int, inclusive: bool, stop: int | None) -> list[StoredRow]:
         from psycopg.rows import tuple_row
-        from psycopg.sql import SQL, Identifier
 
-        rec = self.recorder
-        query = SQL(
-            "SELECT notification_id, originator_id::text, originator_version, topic, state "
-            "FROM {schema}.{table} WHERE notification_id {op} %s AND notification_id <= %s "
-            "ORDER BY notification_id LIMIT %s"
-        ).format(
-            schema=Identifier(rec.datastore.schema),
-            table=Identifier(rec.events_table_name),
-            op=SQL(">=" if inclusive else ">"),
-        )
-        with rec.datastore.get_connection() as conn, conn.cursor(binary=True, row_factory=tuple_row) as cur:
-            cur.execute(query, (start, _NO_STOP if stop is None else stop, limit), prepare=True)
+        query = _postgres_log_query(self.recorder, inclusive, bounded=stop is not None)
+        params = (start, limit) if stop is None else (start, stop, limit)
+        with self.recorder.datastore.get_connection() as conn, conn.cursor(binary=True, row_factory=tuple_row) as cur:
+            cur.execute(query, params, prepare=True)
             return cur.fetchall()
 
     def _read_sqlite(self, start: int, limit: int, inclusive: bool, stop: int | None) -> list[StoredRow]:
@@ -161,6 +152,28 @@ class StoredLog:
     def _read_recorder(self, start: int, limit: int, inclusive: bool, stop: int | None) -> list[StoredRow]:
         found = self.recorder.select_notifications(start=start, limit=limit, stop=stop, inclusive_of_start=inclusive)
         return [(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in found]
+
+
+def _postgres_log_query(recorder: PostgresApplicationRecorder, inclusive: bool, bounded: bool) -> Any:
+    """The recorder's ``select_notifications`` SQL: ``notification_id <= stop`` only when bounded.
+
+    The upper bound matters to the planner: on a table not yet analyzed (a
+    bulk load autovacuum has not reached) a two-sided range is estimated at
+    0.5 % of the rows, and PostgreSQL then bitmap-scans and sorts *every* row
+    after ``start`` for each read of ``limit`` rows. A one-sided range keeps
+    the index scan that stops after ``limit`` rows.
+    """
+    from psycopg.sql import SQL, Identifier
+
+    return SQL(
+        "SELECT notification_id, originator_id::text, originator_version, topic, state "
+        "FROM {schema}.{table} WHERE notification_id {op} %s{upper} ORDER BY notification_id LIMIT %s"
+    ).format(
+        schema=Identifier(recorder.datastore.schema),
+        table=Identifier(recorder.events_table_name),
+        op=SQL(">=" if inclusive else ">"),
+        upper=SQL(" AND notification_id <= %s" if bounded else ""),
+    )
 
 
 _NO_STOP = 2**63 - 1
