@@ -38,22 +38,48 @@ class Encoded:
 
 def encode(record: EventRecord, position: int) -> Encoded:
     """The Kafka message of ``record``, stored at notification ``position``."""
-    body = {
-        "event_id": record.event_id,
-        "event_type": record.event_type,
-        "schema_version": record.schema_version,
-        "aggregate_id": record.aggregate_id,
-        "aggregate_version": record.aggregate_version,
-        "position": position,
-        "occurred_at": record.occurred_at,
-        "data": record.data,
-    }
-    headers = [(name, str(body[name]).encode()) for name in HEADER_FIELDS]
     return Encoded(
         key=record.aggregate_id.encode(),
-        value=orjson.dumps(body),
-        headers=headers,
+        value=value_of(
+            record.event_id, record.event_type, record.schema_version, record.aggregate_id,
+            record.aggregate_version, position, record.occurred_at, record.data,
+        ),
+        headers=headers_of(
+            record.event_id, record.event_type, record.schema_version, record.aggregate_id,
+            record.aggregate_version, position,
+        ),
     )
+
+
+def value_of(
+    event_id: str, event_type: str, schema_version: int, aggregate_id: str,
+    aggregate_version: int, position: int, occurred_at: str, data: dict[str, Any],
+) -> bytes:
+    """The message value: the envelope's fields, in this order, as compact JSON."""
+    return orjson.dumps({
+        "event_id": event_id,
+        "event_type": event_type,
+        "schema_version": schema_version,
+        "aggregate_id": aggregate_id,
+        "aggregate_version": aggregate_version,
+        "position": position,
+        "occurred_at": occurred_at,
+        "data": data,
+    })
+
+
+def headers_of(
+    event_id: str, event_type: str, schema_version: int, aggregate_id: str, aggregate_version: int, position: int,
+) -> list[tuple[str, bytes]]:
+    """The message headers: the ``HEADER_FIELDS``, in that order, as UTF-8 text."""
+    return [
+        ("event_type", event_type.encode()),
+        ("schema_version", str(schema_version).encode()),
+        ("event_id", event_id.encode()),
+        ("aggregate_id", aggregate_id.encode()),
+        ("aggregate_version", str(aggregate_version).encode()),
+        ("position", str(position).encode()),
+    ]
 
 
 def decode(value: bytes | None) -> tuple[EventRecord, int]:

@@ -62,15 +62,34 @@ def _plain(value: Any) -> Any:
 _CURRENT_VERSIONS = {topic: int(getattr(cls, "class_version", 1)) for topic, cls in EVENT_TYPES.items()}
 
 
-def decode_stored(topic: str, originator_id: Any, originator_version: int, state: bytes) -> EventRecord:
-    """The plain record of one stored event, in the current schema."""
+def current_version(topic: str) -> int:
+    """The schema version the code publishes ``topic`` at; ValueError for a topic it does not know."""
     current = _CURRENT_VERSIONS.get(topic)
     if current is None:
         raise ValueError(f"stored event has unknown topic {topic!r}")
-    values = _plain(orjson.loads(state))
-    occurred_at = values.pop("timestamp")
+    return current
+
+
+def split_state(state: bytes) -> tuple[str, int, dict[str, Any]]:
+    """``(occurred_at, stored schema version, data as JSON values)`` of one stored event's JSON state.
+
+    ``data`` is in the *stored* schema (not upcast). Only the values that can
+    hold transcoded values (objects and arrays) are walked.
+    """
+    values = orjson.loads(state)
+    occurred_at = _plain(values.pop("timestamp"))
     values.pop("originator_topic", None)
     schema_version = values.pop("class_version", 1)
+    for key, item in values.items():
+        if type(item) is dict or type(item) is list:
+            values[key] = _plain(item)
+    return occurred_at, schema_version, values
+
+
+def decode_stored(topic: str, originator_id: Any, originator_version: int, state: bytes) -> EventRecord:
+    """The plain record of one stored event, in the current schema."""
+    current = current_version(topic)
+    occurred_at, schema_version, values = split_state(state)
     data = values if schema_version == current else upcast(topic, schema_version, values)
     aggregate_id = str(originator_id)
     return EventRecord(
@@ -84,9 +103,14 @@ def decode_stored(topic: str, originator_id: Any, originator_version: int, state
     )
 
 
+def stores_plain_json(orders: Orders) -> bool:
+    """Whether ``orders`` stores events as plain JSON (no cipher, no compressor): the fast paths' condition."""
+    return orders.mapper.cipher is None and orders.mapper.compressor is None
+
+
 def decoder_for(orders: Orders) -> Callable[[StoredRow], EventRecord]:
     """stored row (see :class:`StoredLog`) -> EventRecord for this application's stored events."""
-    if orders.mapper.cipher is not None or orders.mapper.compressor is not None:
+    if not stores_plain_json(orders):
         mapper = orders.mapper
 
         def slow(row: StoredRow) -> EventRecord:

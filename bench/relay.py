@@ -42,8 +42,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 
 from adapters.config import Settings  # noqa: E402
 from adapters.event_store import open_orders  # noqa: E402
-from adapters.stored_events import StoredLog, decoder_for  # noqa: E402
-from adapters.relay import KeyPartitioner, Relay, RelayTuning, messages_of, open_checkpoints  # noqa: E402
+from adapters.stored_events import StoredLog  # noqa: E402
+from adapters.relay import KeyPartitioner, Relay, RelayTuning, encoder_for, messages_of, open_checkpoints  # noqa: E402
 from domain.order import Order  # noqa: E402
 from common import delete_topics, drop_database, fresh_database, services_env  # noqa: E402
 
@@ -105,7 +105,7 @@ def relay_throughput(settings: Settings, tuning: RelayTuning) -> tuple[float, in
 
 def bare_throughput(settings: Settings, tuning: RelayTuning, topic: str) -> tuple[float, float, int]:
     orders = open_orders(settings)
-    messages = messages_of(StoredLog(orders).read(0, 10**7, inclusive=False), decoder_for(orders))
+    messages = messages_of(StoredLog(orders).read(0, 10**7, inclusive=False), encoder_for(orders))
     orders.close()
 
     async def send_all(batched: bool, topic: str) -> float:

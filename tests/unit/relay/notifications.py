@@ -17,6 +17,13 @@ def in_memory_orders() -> Orders:
     return Orders(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
 
 
+def compressing_orders() -> Orders:
+    """Stores zlib-compressed states: not plain JSON, so the mapper's slow path reads them."""
+    return Orders(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo", "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"}
+    )
+
+
 def one_of_each(orders: Orders) -> None:
     """Orders whose histories hold every Order event type at least once."""
     a = orders.place_order("customer-1", [("BOOK-1", 1, "9.90"), ("MUG-2", 2, "4.50")], "EUR", "mobile")

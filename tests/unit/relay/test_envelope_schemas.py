@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from adapters.relay import messages_of
-from adapters.stored_events import decoder_for
+from adapters.relay import encoder_for, messages_of
 from domain.events import EVENT_TYPES
 from tests.unit.relay.notifications import in_memory_orders, notifications, one_of_each
 
@@ -23,7 +22,7 @@ def _schema(event_type: str) -> dict:
 def _published() -> list[dict]:
     orders = in_memory_orders()
     one_of_each(orders)
-    return [json.loads(m.value) for m in messages_of(notifications(orders), decoder_for(orders))]
+    return [json.loads(m.value) for m in messages_of(notifications(orders), encoder_for(orders))]
 
 
 def test_there_is_exactly_one_schema_per_event_type():

@@ -1,23 +1,28 @@
-"""Notifications -> Kafka messages: the relay's encoding step, without a broker."""
+"""Stored rows -> Kafka messages: the relay's encoding step, without a broker."""
 
 from __future__ import annotations
 
 import json
 
-from adapters.envelope import HEADER_FIELDS, decode
-from adapters.envelope import encode
-from adapters.relay import OutgoingMessage, messages_of
-from adapters.stored_events import decoder_for
-from domain.events import record_of
-from domain.events import EVENT_TYPES, event_id_for
-from tests.unit.relay.notifications import as_notification, as_v1_placed, in_memory_orders, notifications, one_of_each
+from adapters.envelope import HEADER_FIELDS, decode, encode
+from adapters.relay import OutgoingMessage, encoder_for, message_of, messages_of
+from domain.events import EVENT_TYPES, event_id_for, record_of
+from tests.unit.relay.notifications import (
+    as_notification, as_v1_placed, compressing_orders, in_memory_orders, notifications, one_of_each,
+)
 
 
 def _messages():
     orders = in_memory_orders()
     one_of_each(orders)
     stored = notifications(orders)
-    return stored, messages_of(stored, decoder_for(orders)), orders
+    return stored, messages_of(stored, encoder_for(orders)), orders
+
+
+def reference_message(row, orders) -> OutgoingMessage:
+    """The message as the envelope defines it, from the domain event (slow, obviously right)."""
+    encoded = encode(record_of(orders.mapper.to_domain_event(as_notification(row))), position=row[0])
+    return OutgoingMessage(row[0], encoded.key, encoded.value, encoded.headers)
 
 
 def test_each_notification_becomes_one_message_in_log_order():
@@ -43,11 +48,11 @@ def test_the_value_is_the_event_as_the_domain_records_it():
     assert published == history
 
 
-def test_headers_repeat_the_envelope_fields():
+def test_headers_repeat_the_envelope_fields_in_their_order():
     _, messages, _ = _messages()
     for m in messages:
         body = json.loads(m.value)
-        assert dict(m.headers) == {name: str(body[name]).encode() for name in HEADER_FIELDS}
+        assert m.headers == [(name, str(body[name]).encode()) for name in HEADER_FIELDS]
 
 
 def test_event_ids_are_derived_from_order_id_and_version():
@@ -57,25 +62,29 @@ def test_event_ids_are_derived_from_order_id_and_version():
 
 
 def test_a_stored_v1_placed_event_is_published_upcast_to_the_current_schema():
-    stored, _, orders = _messages()
-    (message,) = messages_of([as_v1_placed(stored[0])], decoder_for(orders))
-    body = json.loads(message.value)
+    stored, _, _ = _messages()
+    body = json.loads(message_of(as_v1_placed(stored[0])).value)
     assert (body["schema_version"], body["data"]["channel"]) == (2, "web")
-
-
-def reference_message(row, orders) -> OutgoingMessage:
-    """The message as the envelope defines it, from the domain event (slow, obviously right)."""
-    encoded = encode(record_of(orders.mapper.to_domain_event(as_notification(row))), position=row[0])
-    return OutgoingMessage(row[0], encoded.key, encoded.value, encoded.headers)
 
 
 def test_every_event_type_is_published_as_the_envelope_of_its_domain_record():
     stored, messages, orders = _messages()
     assert {json.loads(m.value)["event_type"] for m in messages} == set(EVENT_TYPES)
-    assert messages == [reference_message(n, orders) for n in stored]
+    assert messages == [reference_message(row, orders) for row in stored]
 
 
 def test_an_upcast_event_is_published_as_the_envelope_of_its_domain_record():
     stored, _, orders = _messages()
     v1 = as_v1_placed(stored[0])
-    assert messages_of([v1], decoder_for(orders)) == [reference_message(v1, orders)]
+    assert message_of(v1) == reference_message(v1, orders)
+
+
+def test_plain_json_stores_are_encoded_in_one_pass():
+    assert encoder_for(in_memory_orders()) is message_of
+
+
+def test_compressed_stores_are_published_as_the_envelope_of_their_domain_records():
+    orders = compressing_orders()
+    one_of_each(orders)
+    stored = notifications(orders)
+    assert messages_of(stored, encoder_for(orders)) == [reference_message(row, orders) for row in stored]
