@@ -39,6 +39,7 @@ from adapters.event_store import open_orders
 from adapters.migrations import check_schema
 from adapters.projection_registry import discover
 from adapters.read_models import FencedError, SqlRows, Tables
+from adapters.replay import FLUSH_EVERY, ReplayWorker
 from adapters.sources import (
     EmbeddedSource,
     KafkaSource,
@@ -589,6 +590,7 @@ def rebuild(
     orders: Orders | None = None,
     *,
     batch_size: int = BATCH_SIZE,
+    flush_every: int = FLUSH_EVERY,
 ) -> RunStats:
     """Replay ``projection`` from offset zero into shadow tables and swap them in.
 
@@ -602,7 +604,7 @@ def rebuild(
     try:
         check_schema(engine, settings, [projection])
         _prepare(engine, projection)
-        stats = _rebuild(engine, settings, _Sources(settings, orders), projection, progress, batch_size)
+        stats = _rebuild(engine, settings, _Sources(settings, orders), projection, progress, batch_size, flush_every)
     finally:
         engine.dispose()
     stats.rebuilt.append(projection.name)
@@ -616,6 +618,7 @@ def _rebuild(
     projection: type[Projection],
     progress: ProgressCallback | None,
     batch_size: int,
+    flush_every: int = FLUSH_EVERY,
 ) -> RunStats:
     started = time.perf_counter()
     postgres = engine.dialect.name == "postgresql"
@@ -634,12 +637,14 @@ def _rebuild(
             rm.drop_shadow(conn, tables)
             rm.create_shadow(conn, tables)
             rm.set_rebuild_fingerprint(conn, projection.name, fingerprint)
-    worker = Worker(engine, projection, tables)
+    worker = ReplayWorker(engine, projection, tables, fresh=not resumable, flush_every=flush_every)
     starts = worker.reload()
     if sources.kafka is not None:
         stats = asyncio.run(_replay_kafka(sources.kafka, worker, starts, progress, batch_size, started))
     else:
         stats = _replay_embedded(sources.embedded, worker, starts, progress, batch_size, started)
+    if worker.halt is None:
+        worker.flush()
     if worker.halt is not None:
         raise ProjectionHaltedError(
             f"rebuild of {projection.name} stopped at {worker.halt.describe()}: "
@@ -669,7 +674,7 @@ def _last_halt_error(engine: Engine, name: str, message: Message) -> str:
     return str(error)
 
 
-def _report(progress: ProgressCallback | None, worker: Worker, starts: Mapping[int, int], ends: Mapping[int, int], stats: RunStats, started: float) -> None:
+def _report(progress: ProgressCallback | None, worker: ReplayWorker, starts: Mapping[int, int], ends: Mapping[int, int], stats: RunStats, started: float) -> None:
     if progress is None:
         return
     total = sum(max(0, ends[p] - starts.get(p, 0)) for p in ends)
@@ -679,7 +684,7 @@ def _report(progress: ProgressCallback | None, worker: Worker, starts: Mapping[i
 
 def _replay_embedded(
     source: EmbeddedSource,
-    worker: Worker,
+    worker: ReplayWorker,
     starts: Mapping[int, int],
     progress: ProgressCallback | None,
     batch_size: int,
@@ -703,7 +708,7 @@ def _replay_embedded(
 
 async def _replay_kafka(
     source: KafkaSource,
-    worker: Worker,
+    worker: ReplayWorker,
     starts: Mapping[int, int],
     progress: ProgressCallback | None,
     batch_size: int,

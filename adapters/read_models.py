@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ from projections.engine import DeadLetter, Halt, Message, RowCache
 
 SHADOW_SUFFIX = "__rebuild"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_WRITER_CACHE_KIB = 128 * 1024  # page cache of a writer connection (SQLite's default: 2 MiB)
 # Keys per IN (...) list: one query per table for a whole batch, within the
 # bound-parameter limits (PostgreSQL 65535; SQLite 32766 since 3.32, 999 before).
 IN_CHUNK = 30_000 if sqlite3.sqlite_version_info >= (3, 32) else 900
@@ -134,6 +136,9 @@ def _sqlite_engine(url: str, writer: bool) -> Engine:
         # Safe in WAL mode: a power cut may lose the last commits, never
         # corrupt; rows and checkpoints are lost together and replayed.
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if writer:
+            # Batches upsert thousands of rows at random keys: keep the tables' pages in memory.
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -260,21 +265,24 @@ class SqlRows(RowCache):
 
     def prefetch(self, messages: Iterable[Message]) -> None:
         orders = {m.aggregate_id for m in messages if m.aggregate_id is not None}
-        if not orders:
-            return
-        keys = sorted(orders)
-        dialect = self.conn.dialect
         for table in self.tables.order_keyed:
-            fetch = _bulk_select(dialect, self.tables.physical[table])
-            # PostgreSQL: the keys as one binary array (= ANY); SQLite: IN (?, ...),
-            # chunked within its bound-parameter limit.
-            for chunk in [keys] if fetch.array else _chunks(keys, IN_CHUNK):
-                if fetch.array:
-                    found = self.conn.exec_driver_sql(fetch.sql, (chunk,)).all()
-                else:
-                    sql = f"{fetch.sql}({', '.join('?' * len(chunk))})"
-                    found = self.conn.exec_driver_sql(sql, tuple(chunk)).all()
-                self.seed(table, map(fetch.row, found), ((k,) for k in chunk))
+            self.prefetch_keys(table, orders)
+
+    def prefetch_keys(self, table: Table, orders: Iterable[str]) -> None:
+        """Load (and cache, absent ones included) the rows of order-keyed ``table`` for ``orders``."""
+        keys = sorted(orders)
+        if not keys:
+            return
+        fetch = _bulk_select(self.conn.dialect, self.tables.physical[table])
+        # PostgreSQL: the keys as one binary array (= ANY); SQLite: IN (?, ...),
+        # chunked within its bound-parameter limit.
+        for chunk in [keys] if fetch.array else _chunks(keys, IN_CHUNK):
+            if fetch.array:
+                found = self.conn.exec_driver_sql(fetch.sql, (chunk,)).all()
+            else:
+                sql = f"{fetch.sql}({', '.join('?' * len(chunk))})"
+                found = self.conn.exec_driver_sql(sql, tuple(chunk)).all()
+            self.seed(table, map(fetch.row, found), ((k,) for k in chunk))
 
     def flush(self) -> int:
         """Write every change; the number of rows written."""
@@ -283,11 +291,7 @@ class SqlRows(RowCache):
             physical = self.tables.physical[table]
             if upserts:
                 bulk = _bulk_upsert(self.conn.dialect, physical)
-                columns = [
-                    [row.get(name) for row in upserts] if process is None
-                    else [process(row.get(name)) for row in upserts]
-                    for name, process in bulk.columns
-                ]
+                columns = bulk.columns_of(upserts)
                 if bulk.arrays:
                     # PostgreSQL: one statement per table, every column as one
                     # array unnested server side (executemany would send one
@@ -309,11 +313,25 @@ class SqlRows(RowCache):
 
 @dataclass(frozen=True)
 class _BulkUpsert:
-    """A driver-level upsert of a table's rows: SQL, and per column its name and bind conversion."""
+    """A driver-level upsert of a table's rows: SQL, the column names and their bind conversions."""
 
     sql: str
-    columns: tuple[tuple[str, Any], ...]  # (name, the column type's bind processor or None)
+    names: tuple[str, ...]
+    processors: tuple[tuple[int, Any], ...]  # (column index, the column type's bind processor)
     arrays: bool  # PostgreSQL: one array per column; SQLite: one tuple per row (executemany)
+
+    def columns_of(self, rows: list[dict[str, Any]]) -> list[list[Any]]:
+        """One list of values per column (bind conversions applied); a missing column is NULL."""
+        names = self.names
+        getter = operator.itemgetter(*names)
+        try:
+            tuples = [getter(row) for row in rows] if len(names) > 1 else [(getter(row),) for row in rows]
+        except KeyError:
+            tuples = [tuple(row.get(name) for name in names) for row in rows]
+        columns = [list(column) for column in zip(*tuples)]
+        for index, process in self.processors:
+            columns[index] = [process(value) for value in columns[index]]
+        return columns
 
 
 @functools.lru_cache(maxsize=256)
@@ -346,8 +364,12 @@ def _bulk_upsert(dialect: Any, table: Table) -> _BulkUpsert:
         f"INSERT INTO {q(table.name)} ({', '.join(q(c.name) for c in columns)}) "
         f"{source} ON CONFLICT ({', '.join(q(n) for n in pk)}) {action}"
     )
-    processors = tuple((c.name, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns)
-    return _BulkUpsert(sql, processors, postgres)
+    processors = tuple(
+        (i, process)
+        for i, c in enumerate(columns)
+        if (process := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    )
+    return _BulkUpsert(sql, tuple(c.name for c in columns), processors, postgres)
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,15 @@ class Projection:
 
     def apply(self, rows: Rows, event: EventRecord) -> None:
         """Run the handler of ``event``'s type, if this projection has one."""
-        attr = self.handlers.get(event.event_type)
-        if attr is not None:
-            getattr(self, attr)(rows, event)
+        handler = self.bound_handlers().get(event.event_type)
+        if handler is not None:
+            handler(rows, event)
+
+    def bound_handlers(self) -> dict[str, Callable[[Rows, EventRecord], None]]:
+        """Event type -> this instance's handler (made once per instance)."""
+        bound = self.__dict__.get("_bound_handlers")
+        if bound is None:
+            bound = self.__dict__["_bound_handlers"] = {
+                topic: getattr(self, attr) for topic, attr in self.handlers.items()
+            }
+        return bound

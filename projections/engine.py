@@ -168,17 +168,10 @@ class RowCache(Rows):
     # -- the port ---------------------------------------------------------
 
     def get(self, table: Table, *key: Any) -> dict[str, Any] | None:
-        cache = self._rows.get(table)
-        if cache is None:
-            cache = self._rows[table] = {}
-        entry = cache.get(key, _MISSING)
-        if entry is _MISSING:
-            try:
-                entry = self.load(table, key)
-            except Exception as e:
-                raise RowsUnavailableError(f"could not load a row of {table.name}: {e}") from e
-            cache[key] = entry
-        return None if entry is None else self._copy(table, entry)
+        entry = self._entry(table, key)
+        if entry is None:
+            return None
+        return self._copy(table, entry) if self._json[table] else dict(entry)
 
     def put(self, table: Table, row: dict[str, Any]) -> None:
         pk = self._pk.get(table) or self.primary_key(table)
@@ -186,7 +179,7 @@ class RowCache(Rows):
             key = (row[pk[0]],) if len(pk) == 1 else tuple(row[name] for name in pk)
         except KeyError as e:
             raise ValueError(f"a row put into {table.name} lacks primary-key column {e}") from None
-        self._change(table, key, self._copy(table, row))
+        self._change(table, key, self._copy(table, row) if self._json[table] else dict(row))
 
     def delete(self, table: Table, *key: Any) -> None:
         self._change(table, key, None)
@@ -196,6 +189,20 @@ class RowCache(Rows):
     def load(self, table: Table, key: tuple[Any, ...]) -> dict[str, Any] | None:
         """The stored row with this key (subclasses read the database)."""
         return None
+
+    def last_version(self, versions: Table, order: str) -> int:
+        """The last aggregate version recorded for ``order`` in ``versions`` (0: none)."""
+        entry = self._entry(versions, (order,))
+        return 0 if entry is None else entry["version"]
+
+    def record_version(self, versions: Table, order: str, version: int) -> None:
+        """Record ``order``'s last applied version (after its handler succeeded: not journaled).
+
+        Follows :meth:`last_version` for the same order, which set the table up.
+        """
+        key = (order,)
+        self._rows[versions][key] = {"aggregate_id": order, "version": version}
+        self._dirty[versions].add(key)
 
     def seed(self, table: Table, rows: Iterable[dict[str, Any]], keys: Iterable[tuple[Any, ...]] = ()) -> None:
         """Cache stored ``rows`` (and ``keys`` known to have no row) without dirtying them."""
@@ -214,6 +221,8 @@ class RowCache(Rows):
         if pk is None:
             pk = self._pk[table] = tuple(c.name for c in table.primary_key.columns)
             self._json[table] = tuple(c.name for c in table.columns if isinstance(c.type, JSON))
+            self._rows.setdefault(table, {})
+            self._dirty.setdefault(table, set())
         return pk
 
     def begin_event(self) -> None:
@@ -235,9 +244,13 @@ class RowCache(Rows):
                 self._dirty[table].discard(key)
 
     def changes(self) -> list[tuple[Table, list[dict[str, Any]], list[tuple[Any, ...]]]]:
-        """Per table: the rows to upsert and the keys to delete."""
+        """Per table: the rows to upsert and the keys to delete, in key order.
+
+        Key order: writing a B-tree in order touches each page once.
+        """
         out = []
-        for table, keys in self._dirty.items():
+        for table, dirty in self._dirty.items():
+            keys = sorted(dirty)
             cache = self._rows[table]
             upserts = [cache[k] for k in keys if cache[k] is not None]
             deletes = [k for k in keys if cache[k] is None]
@@ -248,14 +261,31 @@ class RowCache(Rows):
     def clear(self) -> None:
         self._rows.clear()
         self._dirty.clear()
+        self._pk.clear()
         self._journal = None
 
     # -- internals --------------------------------------------------------
 
+    def _entry(self, table: Table, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        """The cached row (not a copy), loaded and cached first if unknown."""
+        cache = self._rows.get(table)
+        if cache is None:
+            self.primary_key(table)
+            cache = self._rows[table]
+        entry = cache.get(key, _MISSING)
+        if entry is _MISSING:
+            try:
+                entry = self.load(table, key)
+            except Exception as e:
+                raise RowsUnavailableError(f"could not load a row of {table.name}: {e}") from e
+            cache[key] = entry
+        return entry
+
     def _change(self, table: Table, key: tuple[Any, ...], row: dict[str, Any] | None) -> None:
         cache = self._rows.get(table)
         if cache is None:
-            cache = self._rows[table] = {}
+            self.primary_key(table)
+            cache = self._rows[table]
         dirty = self._dirty.get(table)
         if dirty is None:
             dirty = self._dirty[table] = set()
@@ -266,11 +296,7 @@ class RowCache(Rows):
 
     def _copy(self, table: Table, row: dict[str, Any]) -> dict[str, Any]:
         copy = dict(row)
-        json_columns = self._json.get(table)
-        if json_columns is None:
-            self.primary_key(table)
-            json_columns = self._json[table]
-        for name in json_columns:
+        for name in self._json[table]:
             if name in copy:
                 copy[name] = _copy_json(copy[name])
         return copy
@@ -305,10 +331,14 @@ def apply_batch(
     """
     result = BatchResult()
     versions = projection.versions
+    handlers = projection.bound_handlers()
     dead_letter = projection.error_policy == "dead-letter"
     next_offsets = result.next_offsets
     outcomes = result.outcomes
     newly_blocked = result.blocked
+    last_version = rows.last_version
+    record_version = rows.record_version
+    any_blocked = bool(blocked)
 
     for message in messages:
         event = message.event
@@ -317,15 +347,14 @@ def apply_batch(
             failure = message.error or "message could not be decoded"
         else:
             order = event.aggregate_id
-            row = rows.get(versions, order)
-            last = 0 if row is None else row["version"]
+            last = last_version(versions, order)
             version = event.aggregate_version
             if version <= last:
                 result.duplicates += 1
                 outcomes.append((message, Outcome.DUPLICATE))
                 next_offsets[message.partition] = message.offset + 1
                 continue
-            parked_up_to = newly_blocked.get(order, blocked.get(order))
+            parked_up_to = newly_blocked.get(order, blocked.get(order)) if (any_blocked or newly_blocked) else None
             if parked_up_to is not None:
                 if version <= parked_up_to:
                     result.duplicates += 1
@@ -339,8 +368,21 @@ def apply_batch(
             if version != last + 1:
                 failure = str(VersionGapError(order, last + 1, version))
             else:
-                failure = _apply_with_retries(projection, rows, event, attempts, backoff, sleep)
+                handler = handlers.get(event.event_type)
+                if handler is not None:
+                    rows.begin_event()
+                    try:
+                        handler(rows, event)
+                    except RowsUnavailableError:
+                        rows.rollback_event()
+                        raise
+                    except Exception as e:  # retried, then the error policy decides
+                        rows.rollback_event()
+                        failure = _retry(handler, rows, event, e, attempts, backoff, sleep)
+                    else:
+                        rows.end_event()
                 if failure is None:
+                    record_version(versions, order, version)
                     result.applied += 1
                     outcomes.append((message, Outcome.APPLIED))
                     next_offsets[message.partition] = message.offset + 1
@@ -360,29 +402,31 @@ def apply_batch(
     return result
 
 
-def _apply_with_retries(
-    projection: Projection,
+def _retry(
+    handler: Callable[[Rows, EventRecord], None],
     rows: RowCache,
     event: EventRecord,
+    first: Exception,
     attempts: int,
     backoff: float,
     sleep: Callable[[float], None],
 ) -> str | None:
-    """Run the handler and record the version; the last error, if every attempt failed."""
-    versions = projection.versions
-    for attempt in range(max(1, attempts)):
+    """The handler raised ``first``: run it again, with backoff, up to ``attempts`` runs in all.
+
+    None once a run succeeds; else the last error. Each failed run's writes are rolled back.
+    """
+    error = f"{type(first).__name__}: {first}"
+    for attempt in range(1, max(1, attempts)):
+        sleep(backoff * 2 ** (attempt - 1))
         rows.begin_event()
         try:
-            projection.apply(rows, event)
-            rows.put(versions, {"aggregate_id": event.aggregate_id, "version": event.aggregate_version})
+            handler(rows, event)
         except RowsUnavailableError:
             rows.rollback_event()
             raise
         except Exception as e:
             rows.rollback_event()
             error = f"{type(e).__name__}: {e}"
-            if attempt + 1 < attempts:
-                sleep(backoff * 2**attempt)
             continue
         rows.end_event()
         return None

@@ -52,6 +52,7 @@ STEP_COLUMNS = {
     OrderStatus.CANCELLED.value: "cancelled_at",
 }
 STATUSES = tuple(STEP_COLUMNS)
+_PLACED, _CONFIRMED, _PAID, _SHIPPED, _DELIVERED, _CANCELLED = STATUSES
 # Statuses whose payment stands (a cancelled paid order is refunded).
 REVENUE_STATUSES = (OrderStatus.PAID.value, OrderStatus.SHIPPED.value, OrderStatus.DELIVERED.value)
 
@@ -99,7 +100,7 @@ class OrderSummary(Projection):
                 "customer_id": data["customer_id"],
                 "channel": data["channel"],
                 "currency": data["currency"],
-                "status": OrderStatus.PLACED.value,
+                "status": _PLACED,
                 "line_count": len(lines),
                 "total": sum((_subtotal(ln) for ln in lines.values()), start=Decimal(0)),
                 "amount_paid": None,
@@ -137,35 +138,39 @@ class OrderSummary(Projection):
         self._put_lines(rows, row, lines, row["total"] - _subtotal(old) + _subtotal(new))
 
     def _put_lines(self, rows: Rows, row: dict[str, Any], lines: dict[str, list[Any]], total: Decimal) -> None:
-        rows.put(self.orders, {**row, "lines": dump_json(lines), "line_count": len(lines), "total": total})
+        row["lines"] = dump_json(lines)
+        row["line_count"] = len(lines)
+        row["total"] = total
+        rows.put(self.orders, row)
 
     @handles(Order.Confirmed)
     def confirmed(self, rows: Rows, event: EventRecord) -> None:
-        self._step(rows, event, OrderStatus.CONFIRMED)
+        self._step(rows, event, _CONFIRMED)
 
     @handles(Order.Paid)
     def paid(self, rows: Rows, event: EventRecord) -> None:
-        self._step(rows, event, OrderStatus.PAID, amount_paid=money(event.data["amount"]))
+        self._step(rows, event, _PAID, "amount_paid", money(event.data["amount"]))
 
     @handles(Order.Shipped)
     def shipped(self, rows: Rows, event: EventRecord) -> None:
-        self._step(rows, event, OrderStatus.SHIPPED)
+        self._step(rows, event, _SHIPPED)
 
     @handles(Order.Delivered)
     def delivered(self, rows: Rows, event: EventRecord) -> None:
-        self._step(rows, event, OrderStatus.DELIVERED)
+        self._step(rows, event, _DELIVERED)
 
     @handles(Order.Cancelled)
     def cancelled(self, rows: Rows, event: EventRecord) -> None:
-        self._step(rows, event, OrderStatus.CANCELLED, refund_due=money(event.data["refund_due"]))
+        self._step(rows, event, _CANCELLED, "refund_due", money(event.data["refund_due"]))
 
-    def _step(self, rows: Rows, event: EventRecord, status: OrderStatus, **changes: Any) -> None:
+    def _step(self, rows: Rows, event: EventRecord, status: str, column: str | None = None, value: Any = None) -> None:
+        """The order moved to ``status`` (a value of OrderStatus), optionally setting ``column``."""
         row = self._row(rows, event)
-        rows.put(
-            self.orders,
-            {**row, **changes, "status": status.value,
-             STEP_COLUMNS[status.value]: timestamp(event.occurred_at)},
-        )
+        row["status"] = status
+        row[STEP_COLUMNS[status]] = timestamp(event.occurred_at)
+        if column is not None:
+            row[column] = value
+        rows.put(self.orders, row)
 
     def _row(self, rows: Rows, event: EventRecord) -> dict[str, Any]:
         row = rows.get(self.orders, event.aggregate_id)

@@ -9,10 +9,11 @@ SQLite and PostgreSQL, and text order is time order, so ``ORDER BY`` and
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from domain.events import EventRecord
 from domain.money import to_money
@@ -41,13 +42,15 @@ def dump_json(value: Any) -> str:
 
     Handler state such as an order's lines is stored as text rather than a
     JSON column: events that do not touch it then neither parse nor copy it,
-    which keeps rebuilds fast.
+    which keeps rebuilds fast. orjson: the same compact text as
+    ``json.dumps(value, separators=(",", ":"))`` for this ASCII state (SKUs
+    are A-Z, 0-9 and '-'), several times faster.
     """
-    return json.dumps(value, separators=(",", ":"))
+    return orjson.dumps(value).decode()
 
 
 def load_json(text: str) -> Any:
-    return json.loads(text)
+    return orjson.loads(text)
 
 
 def money(value: str) -> Decimal:

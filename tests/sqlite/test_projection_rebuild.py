@@ -103,9 +103,21 @@ def test_an_interrupted_rebuild_resumes_from_its_own_checkpoints(migrated, order
     simulate(orders)
     total = sum(expected_counts(orders).values())
     with pytest.raises(Crash):
-        runner.rebuild(migrated, OrderEvents, orders=orders, batch_size=10, progress=crash_after(3))
+        runner.rebuild(migrated, OrderEvents, orders=orders, batch_size=10, flush_every=10, progress=crash_after(3))
     stats = runner.rebuild(migrated, OrderEvents, orders=orders, batch_size=10)
     assert stats.events == total - 30
+    assert {r["order_id"]: r["events"] for r in table_rows(migrated, OrderEvents.orders)} == expected_counts(orders)
+
+
+def test_an_interrupted_rebuild_loses_only_what_it_applied_since_its_last_flush(migrated, orders):
+    simulate(orders)
+    total = sum(expected_counts(orders).values())
+    with pytest.raises(Crash):
+        # Batches of 10, a commit every 20 messages: the crash after the 5th
+        # batch finds 40 committed and 10 only in memory.
+        runner.rebuild(migrated, OrderEvents, orders=orders, batch_size=10, flush_every=20, progress=crash_after(5))
+    stats = runner.rebuild(migrated, OrderEvents, orders=orders, batch_size=10)
+    assert stats.events == total - 40
     assert {r["order_id"]: r["events"] for r in table_rows(migrated, OrderEvents.orders)} == expected_counts(orders)
 
 

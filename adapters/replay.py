@@ -1,0 +1,244 @@
+"""The SQL side of a rebuild: rows kept in memory across batches, written in big transactions.
+
+A rebuild fills shadow tables that nothing but the rebuild writes, so it does
+not need to read its rows back for every batch, nor commit after every batch
+as live processing does. :class:`ReplayWorker` keeps the rows it has seen in
+memory (:class:`ReplayRows`), applies batch after batch through the same
+engine (dedupe, gap checks, handlers, error policy), and every
+``flush_every`` messages writes what changed, the dead letters and the
+checkpoints in ONE transaction.
+
+Guarantees, the same as live processing:
+
+* **Rows and checkpoints commit together.** A crash loses only what was
+  applied since the last flush; the rebuild resumes from the checkpoints,
+  which match the rows.
+* **Fenced.** Each flush first takes the projection's rebuild lock and checks
+  that every checkpoint of the rebuild is where this worker left it. Another
+  writer (a second rebuild of the same projection) fails it with
+  :class:`FencedError`; the worker then forgets everything it held in memory
+  (its rows may be stale) and re-reads the checkpoints.
+* **Exact reads.** A row not in memory is read from the shadow table, unless
+  the worker knows there is none: when it created the shadow tables empty
+  itself, a key it has never seen has no row. Memory is bounded: beyond
+  ``max_cached_rows`` rows per table the oldest clean rows are dropped after a
+  flush (and read again if needed).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, Table
+from sqlalchemy.exc import OperationalError
+
+from adapters import read_models as rm
+from adapters.read_models import FencedError, SqlRows, Tables
+from projections import bookkeeping as bk
+from projections.contract import Projection
+from projections.engine import BatchResult, DeadLetter, Halt, Message, apply_batch
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY = 50_000  # messages applied in memory between two commits
+MAX_CACHED_ROWS = 250_000  # rows kept per table after a flush
+DB_ATTEMPTS = 5
+DB_BACKOFF = 0.2
+
+
+class ReplayRows(SqlRows):
+    """A projection's shadow rows, cached across batches.
+
+    ``complete`` says the shadow tables were created empty by this worker and
+    nobody else wrote them since: then a key not cached and never evicted has
+    no row, and is not looked up.
+    """
+
+    def __init__(self, engine: Engine, tables: Tables, *, complete: bool, max_cached_rows: int) -> None:
+        super().__init__(None, tables)  # type: ignore[arg-type]  # a connection per read or flush
+        self.engine = engine
+        self.complete = complete
+        self.max_cached_rows = max_cached_rows
+        self._evicted: dict[Table, set[tuple[Any, ...]]] = {}
+
+    def load(self, table: Table, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        if not self._maybe_stored(table, key):
+            return None
+        with self.engine.connect() as conn:
+            self.conn = conn
+            try:
+                return super().load(table, key)
+            finally:
+                self.conn = None  # type: ignore[assignment]
+                conn.rollback()
+
+    def load_misses(self, messages: Iterable[Message]) -> None:
+        """Read, in one query per order-keyed table, the batch's rows that may be stored but are not cached."""
+        orders = {m.aggregate_id for m in messages if m.aggregate_id is not None}
+        misses = {
+            table: [o for o in orders if not self.cached(table, (o,)) and self._maybe_stored(table, (o,))]
+            for table in self.tables.order_keyed
+        }
+        if not any(misses.values()):
+            return
+        with self.engine.connect() as conn:
+            self.conn = conn
+            try:
+                for table, keys in misses.items():
+                    self.prefetch_keys(table, keys)
+            finally:
+                self.conn = None  # type: ignore[assignment]
+                conn.rollback()
+
+    def write(self, conn: Any) -> int:
+        """Write every change on ``conn`` (in the caller's transaction)."""
+        self.conn = conn
+        try:
+            return self.flush()
+        finally:
+            self.conn = None  # type: ignore[assignment]
+
+    def committed(self) -> None:
+        """The changes are stored: forget they were changes, and drop rows over the bound."""
+        for dirty in self._dirty.values():
+            dirty.clear()
+        for table, cache in self._rows.items():
+            excess = len(cache) - self.max_cached_rows
+            if excess <= 0:
+                continue
+            evicted = self._evicted.setdefault(table, set())
+            for key in list(_first(cache, excess)):
+                if cache.pop(key) is not None:
+                    evicted.add(key)  # a stored row: read it again if needed
+
+    def _maybe_stored(self, table: Table, key: tuple[Any, ...]) -> bool:
+        return not self.complete or key in self._evicted.get(table, ())
+
+
+def _first(cache: dict[Any, Any], n: int) -> Iterable[Any]:
+    for i, key in enumerate(cache):
+        if i == n:
+            return
+        yield key
+
+
+class ReplayWorker:
+    """Applies a rebuild's messages to its shadow tables; commits every ``flush_every`` messages.
+
+    The same interface as the live ``Worker`` (``reload``, ``next_offset``,
+    ``process``, ``caught_up``, ``halt``), plus :meth:`flush`, which the
+    rebuild calls once it has replayed everything. Offsets it reports are
+    the ones *applied* (in memory or stored); :attr:`stored` are committed.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        projection: type[Projection],
+        tables: Tables,
+        *,
+        fresh: bool,
+        flush_every: int = FLUSH_EVERY,
+        max_cached_rows: int | None = None,
+    ) -> None:
+        self.engine = engine
+        self.projection = projection()
+        self.name = projection.name
+        self.tables = tables
+        self.target = tables.target
+        self.flush_every = flush_every
+        self.max_cached_rows = MAX_CACHED_ROWS if max_cached_rows is None else max_cached_rows
+        self._fresh = fresh  # the shadow tables were created empty for this worker
+        self.stored: dict[int, int] = {}
+        self.applied: dict[int, int] = {}
+        self.halt: Message | None = None
+        self._halt: Halt | None = None
+        self._blocked: dict[str, int] = {}
+        self._dead_letters: list[DeadLetter] = []
+        self._unflushed = 0
+        self.rows = ReplayRows(engine, tables, complete=fresh, max_cached_rows=self.max_cached_rows)
+
+    def reload(self) -> dict[int, int]:
+        """Forget what is in memory; read the checkpoints and blocked orders from SQL."""
+        with self.engine.connect() as conn:
+            offsets = rm.read_offsets(conn, self.name, self.target)
+            blocked = rm.blocked_orders(conn, self.name, self.target)
+            conn.rollback()
+        complete = self._fresh and not offsets
+        self._fresh = False  # after a reload nothing says the tables are still ours alone
+        self.stored = dict(offsets)
+        self.applied = dict(offsets)
+        self._blocked = blocked
+        self._dead_letters = []
+        self._unflushed = 0
+        self.rows = ReplayRows(self.engine, self.tables, complete=complete, max_cached_rows=self.max_cached_rows)
+        return offsets
+
+    def next_offset(self, partition: int) -> int:
+        return self.applied.get(partition, 0)
+
+    def caught_up(self, ends: Mapping[int, int], partitions: Iterable[int] | None = None) -> bool:
+        parts = ends.keys() if partitions is None else partitions
+        return all(self.next_offset(p) >= ends.get(p, 0) for p in parts)
+
+    def process(self, messages: Sequence[Message]) -> BatchResult:
+        """Apply ``messages`` in memory; flush when ``flush_every`` are pending or one halted."""
+        fresh = [m for m in messages if m.offset >= self.applied.get(m.partition, 0)]
+        if not fresh or self.halt is not None:
+            return BatchResult()
+        self.rows.load_misses(fresh)
+        result = apply_batch(self.projection, self.rows, fresh, self._blocked)
+        self._blocked.update(result.blocked)
+        self._dead_letters += result.dead_letters
+        self.applied.update(result.next_offsets)
+        self._unflushed += len(result.outcomes)
+        if result.halt is not None:
+            self._halt = result.halt
+            self.halt = result.halt.message
+            self.flush()
+        elif self._unflushed >= self.flush_every:
+            self.flush()
+        return result
+
+    def flush(self) -> None:
+        """Commit the rows, dead letters and checkpoints applied since the last flush, in one transaction."""
+        if self.applied == self.stored and not self._dead_letters and self._halt is None:
+            return
+        for attempt in range(1, DB_ATTEMPTS + 1):
+            try:
+                self._commit()
+                break
+            except FencedError:
+                self.reload()
+                raise
+            except OperationalError as e:
+                if attempt == DB_ATTEMPTS:
+                    raise
+                log.warning("%s: rebuild flush failed on the database (%s); retrying", self.name, e)
+                time.sleep(DB_BACKOFF * attempt)
+        self.stored = dict(self.applied)
+        self._dead_letters = []
+        self._halt = None  # recorded; ``halt`` still tells the rebuild where it stopped
+        self._unflushed = 0
+        self.rows.committed()
+
+    def _commit(self) -> None:
+        with self.engine.begin() as conn:
+            rm.lock(conn, self.name, self.target)
+            now = rm.read_offsets(conn, self.name, self.target)
+            if now != self.stored:
+                raise FencedError(
+                    f"{self.name} ({self.target}): checkpoints moved under this rebuild "
+                    f"(another rebuild of it is running?)"
+                )
+            self.rows.write(conn)
+            rm.insert_dead_letters(conn, self.name, self.target, self._dead_letters)
+            if self._halt is not None:
+                halt = self._halt
+                rm.insert_dead_letters(
+                    conn, self.name, self.target, [DeadLetter(halt.message, halt.error, bk.HALTED_AT)]
+                )
+            rm.write_offsets(conn, self.name, self.target, {p: self.stored.get(p) for p in self.applied}, self.applied)

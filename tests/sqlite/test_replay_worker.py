@@ -1,0 +1,89 @@
+"""The rebuild's worker: rows kept in memory across batches, committed every ``flush_every`` messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters import projection_runner as runner
+from adapters import read_models as rm
+from adapters import replay
+from adapters.replay import ReplayWorker
+from adapters.sources import EmbeddedSource
+from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
+    OrderEvents,
+    expected_counts,
+    migrated,
+    no_failures,
+    orders,
+    settings,
+    simulate,
+    snapshot,
+    table_rows,
+)
+
+
+def _fresh_shadow(settings):
+    engine = rm.create_read_model_engine(settings.read_model_url, writer=True)
+    tables = rm.shadow_tables(OrderEvents, postgres=False)
+    with engine.begin() as conn:
+        rm.ensure_state(conn, OrderEvents)
+        rm.drop_shadow(conn, tables)
+        rm.create_shadow(conn, tables)
+    return engine, tables
+
+
+def test_a_rebuild_holding_fewer_rows_than_its_history_touches_equals_the_incremental_tables(
+    migrated, orders, monkeypatch
+):
+    simulate(orders, n_orders=40)
+    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    incremental = snapshot(migrated)
+    # Three rows per table stay in memory after each flush: the others (event
+    # types, orders) are dropped and read back from the shadow tables when
+    # they come again.
+    monkeypatch.setattr(replay, "MAX_CACHED_ROWS", 3)
+    runner.rebuild(migrated, OrderEvents, orders=orders, batch_size=7, flush_every=7)
+    assert snapshot(migrated) == incremental
+
+
+def test_nothing_is_written_before_flush_every_messages_are_applied(migrated, orders):
+    simulate(orders, n_orders=5)
+    engine, tables = _fresh_shadow(migrated)
+    worker = ReplayWorker(engine, OrderEvents, tables, fresh=True, flush_every=1000)
+    worker.reload()
+    messages = EmbeddedSource(orders).read(0, 10_000)
+    worker.process(messages)
+    with engine.connect() as conn:
+        assert rm.read_offsets(conn, OrderEvents.name, tables.target) == {}
+    assert worker.next_offset(0) == messages[-1].offset + 1
+    worker.flush()
+    with engine.connect() as conn:
+        assert rm.read_offsets(conn, OrderEvents.name, tables.target) == {0: messages[-1].offset + 1}
+    engine.dispose()
+
+
+def test_a_flush_after_another_writer_moved_the_checkpoints_is_fenced_and_forgets_its_rows(migrated, orders):
+    simulate(orders, n_orders=5)
+    engine, tables = _fresh_shadow(migrated)
+    messages = EmbeddedSource(orders).read(0, 10_000)
+    first = ReplayWorker(engine, OrderEvents, tables, fresh=True, flush_every=10**6)
+    other = ReplayWorker(engine, OrderEvents, tables, fresh=False, flush_every=10**6)
+    first.reload()
+    other.reload()
+    first.process(messages[:10])
+    other.process(messages[:15])
+    other.flush()
+    with pytest.raises(rm.FencedError, match="checkpoints moved"):
+        first.flush()
+    # It re-read the checkpoints: it goes on from where the other writer stopped.
+    assert first.next_offset(0) == messages[14].offset + 1
+    first.process(messages)
+    first.flush()
+    counts = {r["order_id"]: r["events"] for r in table_rows_of(engine, tables)}
+    assert counts == expected_counts(orders)
+    engine.dispose()
+
+
+def table_rows_of(engine, tables):
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(tables.physical[OrderEvents.orders].select()).mappings()]
