@@ -14,6 +14,7 @@ the CLI and handed to the builders in ``adapters/`` (the composition root).
 | ORDERS_ALLOW_FINITE_RETENTION| no                               | let the relay use a topic that deletes history |
 | ORDERS_RELAY_POLL_INTERVAL   | 0.05                             | seconds between log polls on SQLite       |
 | ORDERS_PROJECTIONS           | (empty)                          | extra projections, comma-separated module:Class |
+| ORDERS_REBUILD_PROCESSES     | 0 (one per CPU core)             | processes a Kafka rebuild of a projection keyed by order id uses |
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Settings:
     allow_finite_retention: bool = False
     relay_poll_interval: float = 0.05
     extra_projections: tuple[str, ...] = field(default_factory=tuple)
+    rebuild_processes: int = 0  # 0: one per CPU core
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -69,6 +71,7 @@ class Settings:
             extra_projections=tuple(
                 p.strip() for p in (env.get("ORDERS_PROJECTIONS") or "").split(",") if p.strip()
             ),
+            rebuild_processes=_int(env, "ORDERS_REBUILD_PROCESSES", cls.rebuild_processes, minimum=0),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         settings.event_store_kind  # validates the URL early, with a clear message

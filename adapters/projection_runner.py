@@ -33,6 +33,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import OperationalError
 
+from adapters import parallel_replay as parallel
 from adapters import read_models as rm
 from adapters.config import ConfigurationError, Settings
 from adapters.event_store import open_orders
@@ -99,6 +100,7 @@ class RunStats:
     parked: int = 0
     batches: int = 0
     fenced: int = 0
+    processes: int = 1  # a rebuild split over processes (see adapters.parallel_replay)
     seconds: float = 0.0
     rebuilt: list[str] = field(default_factory=list)
     halted: dict[str, str] = field(default_factory=dict)  # projection -> why
@@ -637,7 +639,33 @@ def _rebuild(
             rm.drop_shadow(conn, tables)
             rm.create_shadow(conn, tables)
             rm.set_rebuild_fingerprint(conn, projection.name, fingerprint)
-    worker = ReplayWorker(engine, projection, tables, fresh=not resumable, flush_every=flush_every)
+    if sources.kafka is not None and parallel.order_keyed(projection) and parallel.importable(projection):
+        stats = _replay_kafka_in_processes(
+            engine, settings, sources.kafka, projection, not resumable, progress, batch_size, flush_every, started
+        )
+    else:
+        stats = _replay_in_process(engine, sources, projection, tables, not resumable, progress, batch_size, flush_every, started)
+    if postgres:
+        with engine.begin() as conn:
+            rm.index_shadow_pg(conn, tables)
+    with engine.begin() as conn:
+        rm.swap_in(conn, tables)
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _replay_in_process(
+    engine: Engine,
+    sources: _Sources,
+    projection: type[Projection],
+    tables: Tables,
+    fresh: bool,
+    progress: ProgressCallback | None,
+    batch_size: int,
+    flush_every: int,
+    started: float,
+) -> RunStats:
+    worker = ReplayWorker(engine, projection, tables, fresh=fresh, flush_every=flush_every)
     starts = worker.reload()
     if sources.kafka is not None:
         stats = asyncio.run(_replay_kafka(sources.kafka, worker, starts, progress, batch_size, started))
@@ -645,17 +673,52 @@ def _rebuild(
         stats = _replay_embedded(sources.embedded, worker, starts, progress, batch_size, started)
     if worker.halt is None:
         worker.flush()
-    if worker.halt is not None:
+        return stats
+    raise ProjectionHaltedError(
+        f"rebuild of {projection.name} stopped at {worker.halt.describe()}: "
+        f"{_last_halt_error(engine, projection.name, worker.halt)}; the live tables are unchanged"
+    )
+
+
+def _replay_kafka_in_processes(
+    engine: Engine,
+    settings: Settings,
+    source: KafkaSource,
+    projection: type[Projection],
+    fresh: bool,
+    progress: ProgressCallback | None,
+    batch_size: int,
+    flush_every: int,
+    started: float,
+) -> RunStats:
+    """The partitions shared out over processes (see ``adapters.parallel_replay``)."""
+    ends = asyncio.run(source.end_offsets())
+    with engine.connect() as conn:
+        starts = rm.read_offsets(conn, projection.name, bk.REBUILD)
+        conn.rollback()
+    total = sum(max(0, end - starts.get(p, 0)) for p, end in ends.items())
+
+    def on_progress(done: int, events: int) -> None:
+        if progress is not None:
+            progress(Progress(projection.name, min(done, total), total, events, time.perf_counter() - started))
+
+    on_progress(0, 0)
+    shares = parallel.replay_in_processes(
+        settings, projection, ends, fresh=fresh, batch_size=batch_size, flush_every=flush_every, on_progress=on_progress
+    )
+    stats = RunStats(processes=len(shares))
+    for share in shares:
+        stats.events += share.events
+        stats.applied += share.applied
+        stats.duplicates += share.duplicates
+        stats.dead += share.dead
+        stats.parked += share.parked
+        stats.batches += share.batches
+    halts = [share.halt for share in shares if share.halt is not None]
+    if halts:
         raise ProjectionHaltedError(
-            f"rebuild of {projection.name} stopped at {worker.halt.describe()}: "
-            f"{_last_halt_error(engine, projection.name, worker.halt)}; the live tables are unchanged"
+            f"rebuild of {projection.name} stopped at {halts[0]}; the live tables are unchanged"
         )
-    if postgres:
-        with engine.begin() as conn:
-            rm.index_shadow_pg(conn, tables)
-    with engine.begin() as conn:
-        rm.swap_in(conn, tables)
-    stats.seconds = time.perf_counter() - started
     return stats
 
 
@@ -713,14 +776,21 @@ async def _replay_kafka(
     progress: ProgressCallback | None,
     batch_size: int,
     started: float,
+    ends: Mapping[int, int] | None = None,
 ) -> RunStats:
-    """Replay with manual assignment of every partition (one process, no group)."""
+    """Replay with manual assignment (no group) of every partition, or of those in ``ends``.
+
+    ``ends``: the end offsets to replay up to (default: the topic's, now).
+    """
     stats = RunStats()
     consumer = source.consumer(None)
     try:
         await consumer.start()
         tps = await source.partitions(consumer)
-        ends = {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
+        if ends is None:
+            ends = {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
+        else:
+            tps = [tp for tp in tps if tp.partition in ends]
         pending = [tp for tp in tps if worker.next_offset(tp.partition) < ends[tp.partition]]
         consumer.assign(pending)
         for tp in pending:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, Table
@@ -44,7 +44,7 @@ from projections.engine import BatchResult, DeadLetter, Halt, Message, apply_bat
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 50_000  # messages applied in memory between two commits
-MAX_CACHED_ROWS = 250_000  # rows kept per table after a flush
+MAX_CACHED_ROWS = 100_000  # rows kept per table after a flush (order_summary: ~1.2 KB each)
 DB_ATTEMPTS = 5
 DB_BACKOFF = 0.2
 
@@ -143,8 +143,12 @@ class ReplayWorker:
         fresh: bool,
         flush_every: int = FLUSH_EVERY,
         max_cached_rows: int | None = None,
+        partitions: Collection[int] | None = None,
     ) -> None:
         self.engine = engine
+        # Only these partitions (None: all): a worker of a partition-parallel
+        # rebuild, whose rows no other worker touches (see adapters.parallel_replay).
+        self.partitions = None if partitions is None else frozenset(partitions)
         self.projection = projection()
         self.name = projection.name
         self.tables = tables
@@ -164,7 +168,7 @@ class ReplayWorker:
     def reload(self) -> dict[int, int]:
         """Forget what is in memory; read the checkpoints and blocked orders from SQL."""
         with self.engine.connect() as conn:
-            offsets = rm.read_offsets(conn, self.name, self.target)
+            offsets = self._own(rm.read_offsets(conn, self.name, self.target))
             blocked = rm.blocked_orders(conn, self.name, self.target)
             conn.rollback()
         complete = self._fresh and not offsets
@@ -225,10 +229,15 @@ class ReplayWorker:
         self._unflushed = 0
         self.rows.committed()
 
+    def _own(self, offsets: dict[int, int]) -> dict[int, int]:
+        if self.partitions is None:
+            return offsets
+        return {p: o for p, o in offsets.items() if p in self.partitions}
+
     def _commit(self) -> None:
         with self.engine.begin() as conn:
             rm.lock(conn, self.name, self.target)
-            now = rm.read_offsets(conn, self.name, self.target)
+            now = self._own(rm.read_offsets(conn, self.name, self.target))
             if now != self.stored:
                 raise FencedError(
                     f"{self.name} ({self.target}): checkpoints moved under this rebuild "

@@ -41,6 +41,7 @@ def test_settings_read_every_variable():
             "ORDERS_ALLOW_FINITE_RETENTION": "yes",
             "ORDERS_RELAY_POLL_INTERVAL": "0.5",
             "ORDERS_PROJECTIONS": "a:B, ,c:D",
+            "ORDERS_REBUILD_PROCESSES": "2",
         }
     )
     assert settings == Settings(
@@ -52,6 +53,7 @@ def test_settings_read_every_variable():
         allow_finite_retention=True,
         relay_poll_interval=0.5,
         extra_projections=("a:B", "c:D"),
+        rebuild_processes=2,
     )
 
 
@@ -75,6 +77,12 @@ def test_an_unsupported_event_store_url_is_refused(url):
 def test_a_bad_partition_count_is_refused(value, message):
     with pytest.raises(ConfigurationError, match=f"ORDERS_TOPIC_PARTITIONS=.*{message}"):
         Settings.from_env({"ORDERS_TOPIC_PARTITIONS": value})
+
+
+@pytest.mark.parametrize("value, message", [("two", "not a whole number"), ("-1", "at least 0")])
+def test_a_bad_rebuild_process_count_is_refused(value, message):
+    with pytest.raises(ConfigurationError, match=f"ORDERS_REBUILD_PROCESSES=.*{message}"):
+        Settings.from_env({"ORDERS_REBUILD_PROCESSES": value})
 
 
 @pytest.mark.parametrize("value, message", [("soon", "not a number"), ("0", "greater than zero"), ("-1", "greater than zero")])

@@ -1,0 +1,85 @@
+"""A Kafka rebuild of a projection keyed by order id, split over processes by partition."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from adapters import projection_runner as runner
+from adapters import read_models as rm
+from adapters.config import Settings
+from adapters.event_store import open_orders
+from adapters.migrations import upgrade
+from adapters.simulation import simulate_day
+from domain.events import record_of
+from projections.customer_orders import CustomerOrders
+from projections.order_summary import OrderSummary
+from tests.integration.test_projection_runner_kafka import publish, publish_events
+
+
+@pytest.fixture
+def history(tmp_path: Path):
+    orders = open_orders(Settings(event_store_url=f"sqlite:///{tmp_path}/events.db"))
+    simulate_day(orders, 40, n_customers=10, seed=11)
+    notes = orders.recorder.select_notifications(start=0, limit=100_000)
+    yield [(record_of(orders.mapper.to_domain_event(n)), n.id) for n in notes]
+    orders.close()
+
+
+@pytest.fixture
+def settings(kafka_bootstrap, kafka_topic, make_pg_database, tmp_path) -> Settings:
+    s = Settings(
+        event_store_url=f"sqlite:///{tmp_path}/unused.db",
+        read_model_url=make_pg_database().url,
+        kafka_bootstrap=kafka_bootstrap,
+        topic=kafka_topic,
+        rebuild_processes=2,
+    )
+    upgrade(s, [OrderSummary, CustomerOrders])
+    return s
+
+
+def snapshot(settings: Settings, projection) -> dict[str, list]:
+    engine = rm.create_read_model_engine(settings.read_model_url)
+    with engine.connect() as conn:
+        out = {t.name: conn.execute(select(t).order_by(*t.primary_key.columns)).all() for t in projection.tables()}
+    engine.dispose()
+    return out
+
+
+def test_an_order_keyed_projection_is_rebuilt_by_two_processes_into_the_incremental_tables(settings, history):
+    publish_events(settings, history)
+    runner.run_until_caught_up(settings, [OrderSummary])
+    incremental = snapshot(settings, OrderSummary)
+    stats = runner.rebuild(settings, OrderSummary)
+    assert (stats.processes, stats.events) == (2, len(history))
+    assert snapshot(settings, OrderSummary) == incremental
+
+
+def test_a_projection_with_rows_shared_across_orders_is_rebuilt_by_one_process(settings, history):
+    publish_events(settings, history)
+    runner.run_until_caught_up(settings, [CustomerOrders])
+    incremental = snapshot(settings, CustomerOrders)
+    stats = runner.rebuild(settings, CustomerOrders)
+    assert stats.processes == 1
+    assert snapshot(settings, CustomerOrders) == incremental
+
+
+def test_a_poison_message_halts_the_split_rebuild_and_the_live_tables_keep_serving(settings, history):
+    publish_events(settings, history)
+    runner.run_until_caught_up(settings, [OrderSummary])
+    before = snapshot(settings, OrderSummary)
+    publish(settings, [(history[0][0].aggregate_id.encode(), b"\x00not json")])
+    with pytest.raises(runner.ProjectionHaltedError, match="not JSON.*the live tables are unchanged"):
+        runner.rebuild(settings, OrderSummary)
+    assert snapshot(settings, OrderSummary) == before
+
+
+def test_one_process_per_partition_at_most(settings, history, make_topic):
+    single = dataclasses.replace(settings, topic=make_topic(partitions=1))
+    publish_events(single, history)
+    stats = runner.rebuild(single, OrderSummary)
+    assert (stats.processes, stats.events) == (1, len(history))

@@ -1,0 +1,46 @@
+"""Which rebuilds may be split over processes, and how the partitions are shared out."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from adapters.config import Settings
+from adapters.parallel_replay import importable, order_keyed, process_count, split
+from projections.contract import Projection
+from projections.customer_orders import CustomerOrders
+from projections.order_summary import OrderSummary
+from projections.product_sales import ProductSales
+
+
+def test_a_projection_whose_tables_are_all_keyed_by_order_id_can_be_split():
+    assert order_keyed(OrderSummary)
+
+
+def test_projections_with_rows_per_customer_or_sku_cannot_be_split():
+    assert not order_keyed(CustomerOrders)
+    assert not order_keyed(ProductSales)
+
+
+def test_partitions_are_dealt_round_robin_into_non_empty_shares():
+    assert split([0, 1, 2, 3, 4, 5], 2) == [[0, 2, 4], [1, 3, 5]]
+    assert split([0, 1], 4) == [[0], [1]]
+
+
+def test_the_process_count_follows_the_setting_and_never_exceeds_the_partitions():
+    assert process_count(Settings(rebuild_processes=3), 6) == 3
+    assert process_count(Settings(rebuild_processes=8), 6) == 6
+    assert process_count(Settings(rebuild_processes=1), 6) == 1
+    assert process_count(Settings(), 1) == 1
+
+
+def test_only_projections_a_worker_process_can_import_by_name_are_split():
+    assert importable(OrderSummary)
+
+    def local():
+        class Local(Projection):
+            name = "local_counts"
+            metadata = MetaData()
+
+        return Local
+
+    assert not importable(local())
