@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Table
 
@@ -65,9 +65,11 @@ class RowsUnavailableError(RuntimeError):
     """Loading a row failed (the database, not the handler): retry the batch."""
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """One message from a source, decoded (``event``) or poison (``error``).
+
+    Immutable; a named tuple for the same reason as ``EventRecord``: one per
+    event read.
 
     ``payload`` is the raw message value (kept for dead letters); ``key`` is
     the order id the message was sent under, when the source knows it, so a

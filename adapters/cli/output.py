@@ -22,6 +22,8 @@ def plain(value: Any) -> Any:
         # Not dataclasses.asdict: it deep-copies every field, and an OrderView's
         # shipping address is a MappingProxyType, which cannot be copied.
         value = {f.name: getattr(value, f.name) for f in fields(value)}
+    if hasattr(value, "_asdict"):  # a named tuple (an EventRecord)
+        value = value._asdict()
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict) or hasattr(value, "items"):

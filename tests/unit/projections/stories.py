@@ -10,7 +10,6 @@ publishes), so handler tests see the real event shapes::
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -94,7 +93,7 @@ class OrderStory:
 
 def at(record: EventRecord, occurred_at: str) -> EventRecord:
     """``record`` as if it had happened at ``occurred_at`` (ISO text)."""
-    return dataclasses.replace(record, occurred_at=occurred_at)
+    return record._replace(occurred_at=occurred_at)
 
 
 def interleave(histories: list[list[EventRecord]], choices: list[int]) -> list[EventRecord]:

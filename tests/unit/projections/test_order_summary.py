@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from decimal import Decimal
 
@@ -152,6 +151,6 @@ def test_an_event_for_an_order_never_placed_is_an_error() -> None:
 def test_removing_a_line_that_is_not_on_the_order_is_an_error() -> None:
     other = OrderStory(lines=(("SKU-1", 1, "1.00"), ("SKU-5", 1, "1.00"))).remove_line("SKU-5")
     story = OrderStory()
-    removal = dataclasses.replace(other.last, aggregate_id=story.order_id, aggregate_version=2)
+    removal = other.last._replace(aggregate_id=story.order_id, aggregate_version=2)
     with pytest.raises(OrderSummaryStateError, match="SKU-5, which is not on the order"):
         project(OrderSummary(), [*story.records, removal])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -114,7 +113,7 @@ def test_a_currency_whose_only_payment_was_refunded_has_no_revenue_row() -> None
 def test_a_line_event_for_a_sku_not_on_the_order_is_an_error() -> None:
     other = OrderStory(lines=TWO_LINES).change_quantity("SKU-2", 9)
     story = OrderStory()
-    change = dataclasses.replace(other.last, aggregate_id=story.order_id, aggregate_version=2)
+    change = other.last._replace(aggregate_id=story.order_id, aggregate_version=2)
     with pytest.raises(ProductSalesStateError, match="SKU-2, which is not on the order"):
         project(ProductSales(), [*story.records, change])
 
