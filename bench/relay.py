@@ -158,8 +158,16 @@ def consume(bootstrap: str, topic: str, expected: int, ready, out_path: str, tim
         seen = {}
         try:
             consumer._client.add_topic(topic)  # noqa: SLF001
-            await consumer._client.force_metadata_update()  # noqa: SLF001
-            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+            partitions = None
+            created_by = time.monotonic() + 60
+            while not partitions:  # the relay may still be creating the topic (an empty store has lag 0 at once)
+                if time.monotonic() > created_by:
+                    raise RuntimeError(f"the relay did not create {topic} within 60 s")
+                await consumer._client.force_metadata_update()  # noqa: SLF001
+                partitions = consumer.partitions_for_topic(topic)
+                if not partitions:
+                    await asyncio.sleep(0.1)
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
             for tp in tps:
                 consumer.seek(tp, 0)
