@@ -53,6 +53,11 @@ def importable(projection: type[Projection]) -> bool:
     return getattr(module, projection.__qualname__, None) is projection
 
 
+def splittable(settings: Settings, projection: type[Projection], partitions: int) -> bool:
+    """Whether a rebuild of ``projection`` from ``partitions`` partitions runs in several processes."""
+    return process_count(settings, partitions) > 1 and order_keyed(projection) and importable(projection)
+
+
 def process_count(settings: Settings, partitions: int) -> int:
     wanted = settings.rebuild_processes or os.cpu_count() or 1
     return max(1, min(wanted, partitions))

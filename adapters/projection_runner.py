@@ -639,12 +639,15 @@ def _rebuild(
             rm.drop_shadow(conn, tables)
             rm.create_shadow(conn, tables)
             rm.set_rebuild_fingerprint(conn, projection.name, fingerprint)
-    if sources.kafka is not None and parallel.order_keyed(projection) and parallel.importable(projection):
+    ends = asyncio.run(sources.kafka.end_offsets()) if sources.kafka is not None else None
+    if ends is not None and parallel.splittable(settings, projection, len(ends)):
         stats = _replay_kafka_in_processes(
-            engine, settings, sources.kafka, projection, not resumable, progress, batch_size, flush_every, started
+            engine, settings, ends, projection, not resumable, progress, batch_size, flush_every, started
         )
     else:
-        stats = _replay_in_process(engine, sources, projection, tables, not resumable, progress, batch_size, flush_every, started)
+        stats = _replay_in_process(
+            engine, sources, projection, tables, not resumable, progress, batch_size, flush_every, started, ends
+        )
     if postgres:
         with engine.begin() as conn:
             rm.index_shadow_pg(conn, tables)
@@ -664,11 +667,12 @@ def _replay_in_process(
     batch_size: int,
     flush_every: int,
     started: float,
+    ends: Mapping[int, int] | None,
 ) -> RunStats:
     worker = ReplayWorker(engine, projection, tables, fresh=fresh, flush_every=flush_every)
     starts = worker.reload()
     if sources.kafka is not None:
-        stats = asyncio.run(_replay_kafka(sources.kafka, worker, starts, progress, batch_size, started))
+        stats = asyncio.run(_replay_kafka(sources.kafka, worker, starts, progress, batch_size, started, ends))
     else:
         stats = _replay_embedded(sources.embedded, worker, starts, progress, batch_size, started)
     if worker.halt is None:
@@ -683,7 +687,7 @@ def _replay_in_process(
 def _replay_kafka_in_processes(
     engine: Engine,
     settings: Settings,
-    source: KafkaSource,
+    ends: Mapping[int, int],
     projection: type[Projection],
     fresh: bool,
     progress: ProgressCallback | None,
@@ -692,7 +696,6 @@ def _replay_kafka_in_processes(
     started: float,
 ) -> RunStats:
     """The partitions shared out over processes (see ``adapters.parallel_replay``)."""
-    ends = asyncio.run(source.end_offsets())
     with engine.connect() as conn:
         starts = rm.read_offsets(conn, projection.name, bk.REBUILD)
         conn.rollback()
