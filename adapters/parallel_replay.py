@@ -181,7 +181,7 @@ def _replay_share(
 ) -> ShareResult:
     from adapters import projection_runner as runner  # the loops; imported here, in the worker process
     from adapters import read_models as rm
-    from adapters.replay import ReplayWorker
+    from adapters.replay import ReplayWorker, fewer_collections
     from adapters.sources import KafkaSource
 
     projection = getattr(importlib.import_module(module), qualname)
@@ -197,7 +197,8 @@ def _replay_share(
             reports.put(("progress", index, (p.done, p.events)))
 
         source = KafkaSource(settings.kafka_bootstrap, settings.topic)
-        stats = asyncio.run(runner._replay_kafka(source, worker, starts, report, batch_size, time.perf_counter(), ends))  # noqa: SLF001
+        with fewer_collections():
+            stats = asyncio.run(runner._replay_kafka(source, worker, starts, report, batch_size, time.perf_counter(), ends))  # noqa: SLF001
         halt = None
         if worker.halt is None:
             worker.flush()

@@ -40,7 +40,7 @@ from adapters.event_store import open_orders
 from adapters.migrations import check_schema
 from adapters.projection_registry import discover
 from adapters.read_models import FencedError, SqlRows, Tables
-from adapters.replay import FLUSH_EVERY, ReplayWorker
+from adapters.replay import FLUSH_EVERY, ReplayWorker, fewer_collections
 from adapters.sources import (
     EmbeddedSource,
     KafkaSource,
@@ -645,9 +645,10 @@ def _rebuild(
             engine, settings, ends, projection, not resumable, progress, batch_size, flush_every, started
         )
     else:
-        stats = _replay_in_process(
-            engine, sources, projection, tables, not resumable, progress, batch_size, flush_every, started, ends
-        )
+        with fewer_collections():
+            stats = _replay_in_process(
+                engine, sources, projection, tables, not resumable, progress, batch_size, flush_every, started, ends
+            )
     if postgres:
         with engine.begin() as conn:
             rm.index_shadow_pg(conn, tables)
