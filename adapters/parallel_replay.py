@@ -20,9 +20,11 @@ import importlib
 import multiprocessing
 import os
 import queue as queue_module
+import resource
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from adapters.config import Settings
@@ -80,6 +82,7 @@ class ShareResult:
     batches: int
     halt: str | None = None  # "<where>: <error>" if a halt projection stopped
     error: str | None = None  # the worker failed
+    peak_rss_mb: float = 0.0  # the worker process's peak resident memory
 
 
 def replay_in_processes(
@@ -136,6 +139,17 @@ def replay_in_processes(
                 process.terminate()
             process.join(timeout=30)
     return [results[i] for i in range(len(processes))]
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (Linux's VmHWM; else getrusage, which may include the parent)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _check_alive(processes: list[Any], results: Mapping[int, ShareResult]) -> None:
@@ -204,6 +218,9 @@ def _replay_share(
             worker.flush()
         else:
             halt = f"{worker.halt.describe()}: {runner._last_halt_error(engine, projection.name, worker.halt)}"  # noqa: SLF001
-        return ShareResult(stats.events, stats.applied, stats.duplicates, stats.dead, stats.parked, stats.batches, halt)
+        return ShareResult(
+            stats.events, stats.applied, stats.duplicates, stats.dead, stats.parked, stats.batches, halt,
+            peak_rss_mb=peak_rss_mb(),
+        )
     finally:
         engine.dispose()

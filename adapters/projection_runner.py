@@ -101,6 +101,7 @@ class RunStats:
     batches: int = 0
     fenced: int = 0
     processes: int = 1  # a rebuild split over processes (see adapters.parallel_replay)
+    worker_peak_rss_mb: list[float] = field(default_factory=list)  # of those processes
     seconds: float = 0.0
     rebuilt: list[str] = field(default_factory=list)
     halted: dict[str, str] = field(default_factory=dict)  # projection -> why
@@ -710,7 +711,7 @@ def _replay_kafka_in_processes(
     shares = parallel.replay_in_processes(
         settings, projection, ends, fresh=fresh, batch_size=batch_size, flush_every=flush_every, on_progress=on_progress
     )
-    stats = RunStats(processes=len(shares))
+    stats = RunStats(processes=len(shares), worker_peak_rss_mb=[share.peak_rss_mb for share in shares])
     for share in shares:
         stats.events += share.events
         stats.applied += share.applied

@@ -225,8 +225,10 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         settings = Settings(**spec["settings"])
         stats = runner.rebuild(settings, OrderSummary, batch_size=spec["batch"])
         events = stats.events
+        workers = stats.worker_peak_rss_mb
     else:
         events = asyncio.run(bare_pipeline(**spec["bare"]))
+        workers = []
     seconds = time.perf_counter() - started
     if profiles:
         profiles[0].disable()
@@ -240,7 +242,21 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             stats_.sort_stats("tottime").print_stats(22)
             print(f"--- profile, {name} (by own time; saved to {path.relative_to(ROOT)}) ---")
             print(out.getvalue())
-    return {"events": events, "seconds": seconds, "rate": events / seconds, "peak_rss_mb": rss_mb(), "baseline_rss_mb": baseline}
+    peak = rss_mb()
+    return {
+        "events": events, "seconds": seconds, "rate": events / seconds, "peak_rss_mb": peak,
+        "baseline_rss_mb": baseline, "worker_peak_rss_mb": workers,
+        # Every process at its peak at once: an upper bound of the rebuild's memory.
+        "total_peak_rss_mb": peak + sum(workers),
+    }
+
+
+def _memory(f: dict[str, Any]) -> str:
+    workers = f.get("worker_peak_rss_mb") or []
+    if not workers:
+        return f"{f['peak_rss_mb']:.0f} MB"
+    each = " + ".join(f"{w:.0f}" for w in workers)
+    return f"{f['total_peak_rss_mb']:.0f} MB in all (parent {f['peak_rss_mb']:.0f} MB + workers {each} MB)"
 
 
 def _profile_worker_threads(profiles: list[cProfile.Profile]) -> None:
@@ -431,7 +447,7 @@ def kafka_mode(args: argparse.Namespace, report: dict[str, Any]) -> None:
                 f = figures[what]
                 print(
                     f"round {r + 1} {what:7}: {f['events']:,} events in {f['seconds']:.1f}s = "
-                    f"{f['rate']:,.0f} events/s, peak RSS {f['peak_rss_mb']:.0f} MB (load {load})",
+                    f"{f['rate']:,.0f} events/s, peak RSS {_memory(f)} (load {load})",
                     flush=True,
                 )
             figures["ratio"] = figures["rebuild"]["rate"] / figures["bare"]["rate"]
@@ -474,7 +490,7 @@ def sqlite_mode(args: argparse.Namespace, report: dict[str, Any]) -> None:
             f = {**run_child(spec), "loadavg": load}
             print(
                 f"round {r + 1} sqlite rebuild: {f['events']:,} events in {f['seconds']:.1f}s = "
-                f"{f['rate']:,.0f} events/s, peak RSS {f['peak_rss_mb']:.0f} MB (load {load})",
+                f"{f['rate']:,.0f} events/s, peak RSS {_memory(f)} (load {load})",
                 flush=True,
             )
             rounds.append(f)
