@@ -16,11 +16,15 @@ process, as before: two workers could not both read-modify-write such a row.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
-import multiprocessing
+import json
 import os
-import queue as queue_module
 import resource
+import selectors
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,9 +34,6 @@ from typing import Any
 from adapters.config import Settings
 from adapters.read_models import ORDER_KEY_COLUMNS
 from projections.contract import Projection
-
-POLL_SECONDS = 0.2
-
 
 class ParallelReplayError(RuntimeError):
     """A worker process of a partition-parallel rebuild failed."""
@@ -103,42 +104,108 @@ def replay_in_processes(
     rebuild); its error is raised as :class:`ParallelReplayError`.
     """
     shares = split(sorted(ends), process_count(settings, len(ends)))
-    context = multiprocessing.get_context("spawn")
-    reports: Any = context.Queue()
-    processes = [
-        context.Process(
-            target=_worker,
-            args=(i, settings, projection.__module__, projection.__qualname__,
-                  {p: ends[p] for p in share}, fresh, batch_size, flush_every, reports, os.getpid()),
-            name=f"rebuild-{projection.name}-{i}",
-            daemon=True,
+    workers = [
+        _Worker.start(
+            i,
+            {
+                "settings": dataclasses.asdict(settings),
+                "module": projection.__module__,
+                "qualname": projection.__qualname__,
+                "ends": {str(p): ends[p] for p in share},
+                "fresh": fresh,
+                "batch_size": batch_size,
+                "flush_every": flush_every,
+                "parent": os.getpid(),
+            },
         )
         for i, share in enumerate(shares)
     ]
-    for process in processes:
-        process.start()
     results: dict[int, ShareResult] = {}
     progress: dict[int, tuple[int, int]] = {}
     try:
-        while len(results) < len(processes):
-            try:
-                kind, index, payload = reports.get(timeout=POLL_SECONDS)
-            except queue_module.Empty:
-                _check_alive(processes, results)
-                continue
-            if kind == "progress":
-                progress[index] = payload
-                on_progress(sum(d for d, _ in progress.values()), sum(e for _, e in progress.values()))
-            else:
-                results[index] = payload
-                if payload.error is not None:
-                    raise ParallelReplayError(payload.error)
+        with selectors.DefaultSelector() as selector:
+            for worker in workers:
+                selector.register(worker.process.stdout, selectors.EVENT_READ, worker)  # type: ignore[arg-type]
+            while len(results) < len(workers):
+                for key, _ in selector.select():
+                    worker = key.data
+                    lines = worker.read_lines()
+                    if lines is None:  # the worker ended without a result
+                        selector.unregister(key.fileobj)
+                        raise ParallelReplayError(worker.death())
+                    for line in lines:
+                        kind, _, payload = line.partition(" ")
+                        if kind == "progress":
+                            done, events = map(int, payload.split())
+                            progress[worker.index] = (done, events)
+                            on_progress(sum(d for d, _ in progress.values()), sum(e for _, e in progress.values()))
+                        elif kind == "result":
+                            result = ShareResult(**json.loads(payload))
+                            if result.error is not None:
+                                raise ParallelReplayError(result.error)
+                            results[worker.index] = result
+                            selector.unregister(key.fileobj)
+                            break
     finally:
-        for process in processes:
-            if process.is_alive() and len(results) < len(processes):
-                process.terminate()
-            process.join(timeout=30)
-    return [results[i] for i in range(len(processes))]
+        for worker in workers:
+            worker.stop()
+    return [results[i] for i in range(len(workers))]
+
+
+@dataclass
+class _Worker:
+    """One worker process: ``python -m adapters.parallel_replay``, its job on stdin, reports on stdout."""
+
+    index: int
+    process: subprocess.Popen[bytes]
+    stderr: Any
+    pending: bytes = b""
+
+    @classmethod
+    def start(cls, index: int, job: dict[str, Any]) -> _Worker:
+        stderr = tempfile.TemporaryFile(mode="w+")
+        # The parent's import path: projections defined outside the package
+        # (plugins, tests) import in the worker as they did here.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "adapters.parallel_replay"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
+        )
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(job).encode())
+        process.stdin.close()
+        return cls(index, process, stderr)
+
+    def read_lines(self) -> list[str] | None:
+        """The complete lines the worker wrote since the last call; None at its end."""
+        assert self.process.stdout is not None
+        data = os.read(self.process.stdout.fileno(), 1 << 16)
+        if not data:
+            return None
+        *lines, self.pending = (self.pending + data).split(b"\n")
+        return [line.decode() for line in lines]
+
+    def death(self) -> str:
+        code = self.process.wait()
+        self.stderr.seek(0)
+        lines = [line for line in self.stderr.read().splitlines() if line.strip()]
+        why = f": {lines[-1]}" if lines else ""
+        return (
+            f"rebuild worker {self.index} ended (exit code {code}){why}; "
+            "its committed work stays: run the rebuild again to resume"
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.stderr.close()
 
 
 def peak_rss_mb() -> float:
@@ -152,37 +219,24 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _check_alive(processes: list[Any], results: Mapping[int, ShareResult]) -> None:
-    for i, process in enumerate(processes):
-        if i not in results and not process.is_alive() and process.exitcode not in (0, None):
-            raise ParallelReplayError(
-                f"rebuild worker {process.name} died (exit code {process.exitcode}); "
-                "its committed work stays: run the rebuild again to resume"
-            )
-
-
-def _worker(
-    index: int,
-    settings: Settings,
-    module: str,
-    qualname: str,
-    ends: dict[int, int],
-    fresh: bool,
-    batch_size: int,
-    flush_every: int,
-    reports: Any,
-    parent: int,
-) -> None:
-    """One share of the partitions, in its own process; reports progress and its result."""
+def main() -> None:
+    """The worker process: read the job (JSON) from stdin, replay its share, report on stdout."""
+    job = json.loads(sys.stdin.read())
+    values = dict(job["settings"])
+    values["extra_projections"] = tuple(values.get("extra_projections") or ())
+    settings = Settings(**values)
+    ends = {int(p): int(o) for p, o in job["ends"].items()}
     try:
-        result = _replay_share(index, settings, module, qualname, ends, fresh, batch_size, flush_every, reports, parent)
-    except BaseException as e:  # reported to the parent, which raises it as one line
-        result = ShareResult(0, 0, 0, 0, 0, 0, error=f"rebuild worker {index}: {type(e).__name__}: {e}")
-    reports.put(("done", index, result))
+        result = _replay_share(
+            settings, job["module"], job["qualname"], ends, job["fresh"], job["batch_size"], job["flush_every"],
+            job["parent"],
+        )
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it as one line
+        result = ShareResult(0, 0, 0, 0, 0, 0, error=f"rebuild worker: {type(e).__name__}: {e}")
+    print("result " + json.dumps(dataclasses.asdict(result)), flush=True)
 
 
 def _replay_share(
-    index: int,
     settings: Settings,
     module: str,
     qualname: str,
@@ -190,7 +244,6 @@ def _replay_share(
     fresh: bool,
     batch_size: int,
     flush_every: int,
-    reports: Any,
     parent: int,
 ) -> ShareResult:
     from adapters import projection_runner as runner  # the loops; imported here, in the worker process
@@ -208,7 +261,7 @@ def _replay_share(
         def report(p: Any) -> None:
             if os.getppid() != parent:
                 raise ParallelReplayError("the rebuild that started this worker is gone")
-            reports.put(("progress", index, (p.done, p.events)))
+            print(f"progress {p.done} {p.events}", flush=True)
 
         source = KafkaSource(settings.kafka_bootstrap, settings.topic)
         with fewer_collections():
@@ -224,3 +277,7 @@ def _replay_share(
         )
     finally:
         engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -45,8 +45,8 @@ from projections.engine import BatchResult, DeadLetter, Halt, Message, apply_bat
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY = 200_000  # messages applied in memory between two commits
-MAX_CACHED_ROWS = 100_000  # rows kept per table after a flush (order_summary: ~1.2 KB each)
+FLUSH_EVERY = 100_000  # messages applied in memory between two commits
+MAX_CACHED_ROWS = 20_000  # rows kept per table after a flush (an order_summary row: ~1.5 KB)
 DB_ATTEMPTS = 5
 DB_BACKOFF = 0.2
 # Python's cyclic garbage collector during a rebuild: (young, middle, old) thresholds.

@@ -24,6 +24,7 @@ from rich.text import Text
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from adapters import projection_runner as runner
+from adapters.parallel_replay import ParallelReplayError
 from adapters.cli.app import app, json_option, settings_of
 from adapters.cli.output import console, emit_json
 from adapters.config import Settings, redact
@@ -60,6 +61,8 @@ def _services(settings: Settings) -> Iterator[None]:
         raise UnavailableError(
             f"another process moved this projection's checkpoints ({e}); is a second rebuild running?"
         ) from None
+    except ParallelReplayError as e:
+        raise UnavailableError(str(e).splitlines()[0]) from None
 
 
 def _chosen(settings: Settings, names: tuple[str, ...]) -> list[type[Projection]]:
