@@ -7,7 +7,9 @@ that replay disjoint sets of partitions therefore write disjoint rows: each
 runs the ordinary :class:`~adapters.replay.ReplayWorker` on its partitions, in
 its own process (Python runs one thread at a time: processes use the cores),
 with its own checkpoints, fenced on its own partitions only. The rebuild's
-lock still serialises their commits.
+lock still serialises their commits. The rebuilding process replays the first
+share itself; the others run as ``python -m adapters.parallel_replay``, their
+job on stdin, their progress and result as lines on stdout.
 
 Projections with shared rows (per customer, per SKU, ...) are replayed by one
 process, as before: two workers could not both read-modify-write such a row.
@@ -25,6 +27,7 @@ import selectors
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -75,6 +78,7 @@ def split(partitions: list[int], shares: int) -> list[list[int]]:
 class ShareResult:
     """What one worker process did (or why it stopped)."""
 
+    done: int  # offsets consumed
     events: int
     applied: int
     duplicates: int
@@ -96,60 +100,113 @@ def replay_in_processes(
     flush_every: int,
     on_progress: Callable[[int, int], None],
 ) -> list[ShareResult]:
-    """Replay ``projection``'s shadow tables up to ``ends``, one process per share of the partitions.
+    """Replay ``projection``'s shadow tables up to ``ends``, the partitions shared out over processes.
 
-    ``on_progress(done, events)`` is called with the offsets consumed and the
-    messages applied so far, summed over the processes. A worker that fails
-    stops the others (their committed work stays, and is resumed by the next
-    rebuild); its error is raised as :class:`ParallelReplayError`.
+    This process replays the first share itself and starts one worker process
+    per other share. ``on_progress(done, events)`` is called (in this thread)
+    with the offsets consumed and the messages applied so far, summed over
+    all shares. A failing worker stops the rebuild (the committed work of
+    every share stays, and the next rebuild resumes it); its error is raised
+    as :class:`ParallelReplayError`.
     """
     shares = split(sorted(ends), process_count(settings, len(ends)))
-    workers = [
-        _Worker.start(
-            i,
-            {
-                "settings": dataclasses.asdict(settings),
-                "module": projection.__module__,
-                "qualname": projection.__qualname__,
-                "ends": {str(p): ends[p] for p in share},
-                "fresh": fresh,
-                "batch_size": batch_size,
-                "flush_every": flush_every,
-                "parent": os.getpid(),
-            },
-        )
-        for i, share in enumerate(shares)
-    ]
-    results: dict[int, ShareResult] = {}
-    progress: dict[int, tuple[int, int]] = {}
+    job = {
+        "settings": dataclasses.asdict(settings),
+        "module": projection.__module__,
+        "qualname": projection.__qualname__,
+        "fresh": fresh,
+        "batch_size": batch_size,
+        "flush_every": flush_every,
+        "parent": os.getpid(),
+    }
+    workers = [_Worker.start(i, {**job, "ends": {str(p): ends[p] for p in share}}) for i, share in enumerate(shares) if i]
+    reader = _Reports(workers)
     try:
+        reader.start()
+
+        def report(done: int, events: int) -> None:
+            reader.raise_failure()
+            others_done, others_events = reader.totals()
+            on_progress(done + others_done, events + others_events)
+
+        here = _replay_share(
+            settings, projection, {p: ends[p] for p in shares[0]}, fresh, batch_size, flush_every, report
+        )
+        reader.join()
+        reader.raise_failure()
+        done, events = reader.totals()
+        on_progress(done + here.done, events + here.events)
+        return [here, *reader.results()]
+    finally:
+        for worker in workers:
+            worker.stop()
+        reader.join()
+
+
+class _Reports(threading.Thread):
+    """Reads the workers' progress and results (a thread, so this process can replay its own share)."""
+
+    def __init__(self, workers: list[_Worker]) -> None:
+        super().__init__(name="rebuild-worker-reports", daemon=True)
+        self.workers = workers
+        self._lock = threading.Lock()
+        self._progress: dict[int, tuple[int, int]] = {}
+        self._results: dict[int, ShareResult] = {}
+        self._failure: str | None = None
+
+    def run(self) -> None:
+        try:
+            self._read()
+        except Exception as e:  # noqa: BLE001 - handed to the replaying thread
+            self._fail(f"reading the rebuild workers' reports failed: {type(e).__name__}: {e}")
+
+    def totals(self) -> tuple[int, int]:
+        with self._lock:
+            return sum(d for d, _ in self._progress.values()), sum(e for _, e in self._progress.values())
+
+    def results(self) -> list[ShareResult]:
+        with self._lock:
+            return [self._results[w.index] for w in self.workers]
+
+    def raise_failure(self) -> None:
+        with self._lock:
+            failure = self._failure
+        if failure is not None:
+            raise ParallelReplayError(failure)
+
+    def _fail(self, why: str) -> None:
+        with self._lock:
+            self._failure = self._failure or why
+
+    def _read(self) -> None:
         with selectors.DefaultSelector() as selector:
-            for worker in workers:
+            for worker in self.workers:
                 selector.register(worker.process.stdout, selectors.EVENT_READ, worker)  # type: ignore[arg-type]
-            while len(results) < len(workers):
+            pending = len(self.workers)
+            while pending:
                 for key, _ in selector.select():
                     worker = key.data
                     lines = worker.read_lines()
                     if lines is None:  # the worker ended without a result
-                        selector.unregister(key.fileobj)
-                        raise ParallelReplayError(worker.death())
+                        self._fail(worker.death())
+                        return
                     for line in lines:
                         kind, _, payload = line.partition(" ")
                         if kind == "progress":
                             done, events = map(int, payload.split())
-                            progress[worker.index] = (done, events)
-                            on_progress(sum(d for d, _ in progress.values()), sum(e for _, e in progress.values()))
+                            with self._lock:
+                                self._progress[worker.index] = (done, events)
                         elif kind == "result":
                             result = ShareResult(**json.loads(payload))
                             if result.error is not None:
-                                raise ParallelReplayError(result.error)
-                            results[worker.index] = result
+                                self._fail(result.error)
+                                return
+                            with self._lock:
+                                self._progress[worker.index] = (result.done, result.events)
+                                self._results[worker.index] = result
                             selector.unregister(key.fileobj)
+                            pending -= 1
                             break
-    finally:
-        for worker in workers:
-            worker.stop()
-    return [results[i] for i in range(len(workers))]
 
 
 @dataclass
@@ -220,60 +277,69 @@ def peak_rss_mb() -> float:
 
 
 def main() -> None:
-    """The worker process: read the job (JSON) from stdin, replay its share, report on stdout."""
+    """A worker process: read the job (JSON) from stdin, replay its share, report on stdout."""
     job = json.loads(sys.stdin.read())
     values = dict(job["settings"])
     values["extra_projections"] = tuple(values.get("extra_projections") or ())
     settings = Settings(**values)
     ends = {int(p): int(o) for p, o in job["ends"].items()}
+    parent = job["parent"]
+
+    def report(done: int, events: int) -> None:
+        if os.getppid() != parent:
+            raise ParallelReplayError("the rebuild that started this worker is gone")
+        print(f"progress {done} {events}", flush=True)
+
     try:
+        projection = getattr(importlib.import_module(job["module"]), job["qualname"])
         result = _replay_share(
-            settings, job["module"], job["qualname"], ends, job["fresh"], job["batch_size"], job["flush_every"],
-            job["parent"],
+            settings, projection, ends, job["fresh"], job["batch_size"], job["flush_every"], report
         )
     except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it as one line
-        result = ShareResult(0, 0, 0, 0, 0, 0, error=f"rebuild worker: {type(e).__name__}: {e}")
+        result = ShareResult(0, 0, 0, 0, 0, 0, 0, error=f"rebuild worker: {type(e).__name__}: {e}")
     print("result " + json.dumps(dataclasses.asdict(result)), flush=True)
 
 
 def _replay_share(
     settings: Settings,
-    module: str,
-    qualname: str,
+    projection: type[Projection],
     ends: dict[int, int],
     fresh: bool,
     batch_size: int,
     flush_every: int,
-    parent: int,
+    report: Callable[[int, int], None],
 ) -> ShareResult:
-    from adapters import projection_runner as runner  # the loops; imported here, in the worker process
+    """Replay the partitions of ``ends`` into the shadow tables (in whichever process calls it)."""
+    # Imported here: the runner imports this module (and a worker process
+    # starts with this module as its main).
+    from adapters import projection_runner as runner
     from adapters import read_models as rm
     from adapters.replay import ReplayWorker, fewer_collections
     from adapters.sources import KafkaSource
 
-    projection = getattr(importlib.import_module(module), qualname)
     engine = rm.create_read_model_engine(settings.read_model_url, writer=True)
     try:
         tables = rm.shadow_tables(projection, engine.dialect.name == "postgresql")
         worker = ReplayWorker(engine, projection, tables, fresh=fresh, flush_every=flush_every, partitions=ends)
         starts = worker.reload()
 
-        def report(p: Any) -> None:
-            if os.getppid() != parent:
-                raise ParallelReplayError("the rebuild that started this worker is gone")
-            print(f"progress {p.done} {p.events}", flush=True)
-
         source = KafkaSource(settings.kafka_bootstrap, settings.topic)
+        done = [0]
+
+        def on_batch(p: Any) -> None:
+            done[0] = p.done
+            report(p.done, p.events)
+
         with fewer_collections():
-            stats = asyncio.run(runner._replay_kafka(source, worker, starts, report, batch_size, time.perf_counter(), ends))  # noqa: SLF001
+            stats = asyncio.run(runner._replay_kafka(source, worker, starts, on_batch, batch_size, time.perf_counter(), ends))  # noqa: SLF001
         halt = None
         if worker.halt is None:
             worker.flush()
         else:
             halt = f"{worker.halt.describe()}: {runner._last_halt_error(engine, projection.name, worker.halt)}"  # noqa: SLF001
         return ShareResult(
-            stats.events, stats.applied, stats.duplicates, stats.dead, stats.parked, stats.batches, halt,
-            peak_rss_mb=peak_rss_mb(),
+            done[0], stats.events, stats.applied, stats.duplicates, stats.dead, stats.parked, stats.batches,
+            halt, peak_rss_mb=peak_rss_mb(),
         )
     finally:
         engine.dispose()

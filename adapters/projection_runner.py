@@ -711,7 +711,8 @@ def _replay_kafka_in_processes(
     shares = parallel.replay_in_processes(
         settings, projection, ends, fresh=fresh, batch_size=batch_size, flush_every=flush_every, on_progress=on_progress
     )
-    stats = RunStats(processes=len(shares), worker_peak_rss_mb=[share.peak_rss_mb for share in shares])
+    # shares[0] was replayed in this process; the others each in a worker process.
+    stats = RunStats(processes=len(shares), worker_peak_rss_mb=[share.peak_rss_mb for share in shares[1:]])
     for share in shares:
         stats.events += share.events
         stats.applied += share.applied

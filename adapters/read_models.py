@@ -78,6 +78,7 @@ IN_CHUNK = 30_000 if sqlite3.sqlite_version_info >= (3, 32) else 900
 # a whole batch in one query.
 ORDER_KEY_COLUMNS = ("aggregate_id", "order_id")
 PG_IDENTIFIER_MAX = 63
+UPSERT_CHUNK = 10_000
 
 
 class FencedError(RuntimeError):
@@ -289,17 +290,19 @@ class SqlRows(RowCache):
         written = 0
         for table, upserts, deletes in self.changes():
             physical = self.tables.physical[table]
-            if upserts:
-                bulk = _bulk_upsert(self.conn.dialect, physical)
-                columns = bulk.columns_of(upserts)
+            bulk = _bulk_upsert(self.conn.dialect, physical)
+            # Chunks of UPSERT_CHUNK rows: a rebuild's flush of ~10^5 rows
+            # would otherwise convert them all at once (memory).
+            for chunk in _chunks(upserts, UPSERT_CHUNK):
+                columns = bulk.columns_of(chunk)
                 if bulk.arrays:
-                    # PostgreSQL: one statement per table, every column as one
+                    # PostgreSQL: one statement per chunk, every column as one
                     # array unnested server side (executemany would send one
                     # statement per row).
                     self.conn.exec_driver_sql(bulk.sql, tuple(columns))
                 else:
                     self.conn.exec_driver_sql(bulk.sql, list(zip(*columns)))
-                written += len(upserts)
+            written += len(upserts)
             if deletes:
                 pk = list(physical.primary_key.columns)
                 condition = and_(*(c == bindparam(f"k_{c.name}") for c in pk))

@@ -45,7 +45,7 @@ from projections.engine import BatchResult, DeadLetter, Halt, Message, apply_bat
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY = 100_000  # messages applied in memory between two commits
+FLUSH_EVERY = 75_000  # messages applied in memory between two commits
 MAX_CACHED_ROWS = 20_000  # rows kept per table after a flush (an order_summary row: ~1.5 KB)
 DB_ATTEMPTS = 5
 DB_BACKOFF = 0.2

@@ -13,6 +13,7 @@ from adapters import read_models as rm
 from adapters.config import Settings
 from adapters.event_store import open_orders
 from adapters.migrations import upgrade
+from adapters.parallel_replay import ParallelReplayError, replay_in_processes
 from adapters.simulation import simulate_day
 from domain.events import record_of
 from projections.customer_orders import CustomerOrders
@@ -83,3 +84,19 @@ def test_one_process_per_partition_at_most(settings, history, make_topic):
     publish_events(single, history)
     stats = runner.rebuild(single, OrderSummary)
     assert (stats.processes, stats.events) == (1, len(history))
+
+
+class Unimportable(OrderSummary):
+    """A projection a worker process cannot import by its name."""
+
+
+Unimportable.__module__ = "no_such_package.projections"
+
+
+def test_a_worker_process_that_fails_fails_the_rebuild_with_its_error_in_one_line(settings, history):
+    publish_events(settings, history)
+    with pytest.raises(ParallelReplayError, match="rebuild worker: ModuleNotFoundError: No module named 'no_such_package'"):
+        replay_in_processes(
+            settings, Unimportable, {0: 0, 1: 10}, fresh=True, batch_size=10, flush_every=10,
+            on_progress=lambda done, events: None,
+        )
