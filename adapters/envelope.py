@@ -119,14 +119,16 @@ def _decode_checked(body: Any) -> tuple[EventRecord, int]:
     if not isinstance(body, dict):
         raise PoisonMessageError("message value is not a JSON object")
     try:
+        event_type = _str(body, "event_type")
+        data = upcast(event_type, _int(body, "schema_version"), _dict(body, "data"))
         record = EventRecord(
             event_id=_str(body, "event_id"),
-            event_type=_str(body, "event_type"),
-            schema_version=_int(body, "schema_version"),
+            event_type=event_type,
+            schema_version=schema_version_of(event_type),  # the data is upcast to it
             aggregate_id=_str(body, "aggregate_id"),
             aggregate_version=_int(body, "aggregate_version"),
             occurred_at=_str(body, "occurred_at"),
-            data=upcast(_str(body, "event_type"), _int(body, "schema_version"), _dict(body, "data")),
+            data=data,
         )
         position = _int(body, "position")
     except (UnknownEventTypeError, SchemaVersionTooNewError) as e:

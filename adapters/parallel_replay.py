@@ -51,7 +51,13 @@ def order_keyed(projection: type[Projection]) -> bool:
 
 
 def importable(projection: type[Projection]) -> bool:
-    """A worker process can import ``projection`` by its module and name."""
+    """A worker process can import ``projection`` by its module and name.
+
+    Not one defined in a script (``__main__``): the worker's ``__main__`` is
+    this module.
+    """
+    if projection.__module__ == "__main__":
+        return False
     try:
         module = importlib.import_module(projection.__module__)
     except ImportError:
@@ -65,6 +71,7 @@ def splittable(settings: Settings, projection: type[Projection], partitions: int
 
 
 def process_count(settings: Settings, partitions: int) -> int:
+    """``ORDERS_REBUILD_PROCESSES`` (0: one per CPU core), at most one per partition."""
     wanted = settings.rebuild_processes or os.cpu_count() or 1
     return max(1, min(wanted, partitions))
 
@@ -78,13 +85,13 @@ def split(partitions: list[int], shares: int) -> list[list[int]]:
 class ShareResult:
     """What one worker process did (or why it stopped)."""
 
-    done: int  # offsets consumed
-    events: int
-    applied: int
-    duplicates: int
-    dead: int
-    parked: int
-    batches: int
+    done: int = 0  # offsets consumed
+    events: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    dead: int = 0
+    parked: int = 0
+    batches: int = 0
     halt: str | None = None  # "<where>: <error>" if a halt projection stopped
     error: str | None = None  # the worker failed
     peak_rss_mb: float = 0.0  # the worker process's peak resident memory
@@ -99,6 +106,7 @@ def replay_in_processes(
     batch_size: int,
     flush_every: int,
     on_progress: Callable[[int, int], None],
+    fingerprint: str | None = None,
 ) -> list[ShareResult]:
     """Replay ``projection``'s shadow tables up to ``ends``, the partitions shared out over processes.
 
@@ -115,44 +123,64 @@ def replay_in_processes(
         "module": projection.__module__,
         "qualname": projection.__qualname__,
         "fresh": fresh,
+        "fingerprint": fingerprint,
         "batch_size": batch_size,
         "flush_every": flush_every,
         "parent": os.getpid(),
     }
-    workers = [_Worker.start(i, {**job, "ends": {str(p): ends[p] for p in share}}) for i, share in enumerate(shares) if i]
-    reader = _Reports(workers)
+    processes: list[_WorkerProcess] = []
+    reader: _Reports | None = None
     try:
+        for i, share in enumerate(shares[1:], start=1):
+            processes.append(_WorkerProcess.start(i, {**job, "ends": {str(p): ends[p] for p in share}}))
+        reader = _Reports(processes)
         reader.start()
 
         def report(done: int, events: int) -> None:
-            reader.raise_failure()
+            reader.stop_if_needed()
             others_done, others_events = reader.totals()
             on_progress(done + others_done, events + others_events)
 
-        here = _replay_share(
-            settings, projection, {p: ends[p] for p in shares[0]}, fresh, batch_size, flush_every, report
-        )
-        reader.join()
+        try:
+            here = _replay_share(
+                settings, projection, {p: ends[p] for p in shares[0]}, fresh, fingerprint, batch_size, flush_every,
+                report,
+            )
+        except _ShareStopped:
+            here = ShareResult()  # another share failed or halted: reported below
+        if here.halt is None:
+            while reader.is_alive():  # the other shares: keep reporting their progress
+                reader.join(timeout=0.5)
+                done, events = reader.totals()
+                on_progress(done + here.done, events + here.events)
         reader.raise_failure()
-        done, events = reader.totals()
-        on_progress(done + here.done, events + here.events)
         return [here, *reader.results()]
     finally:
-        for worker in workers:
-            worker.stop()
-        reader.join()
+        # Stop the workers first (a halt, a failure, an interrupt), then the
+        # reader (it sees their ends), then close their pipes and files.
+        for process in processes:
+            process.stop()
+        if reader is not None:
+            reader.join(timeout=30)
+        for process in processes:
+            process.close()
+
+
+class _ShareStopped(Exception):
+    """This process's share stops early: another share failed or halted."""
 
 
 class _Reports(threading.Thread):
     """Reads the workers' progress and results (a thread, so this process can replay its own share)."""
 
-    def __init__(self, workers: list[_Worker]) -> None:
+    def __init__(self, workers: list[_WorkerProcess]) -> None:
         super().__init__(name="rebuild-worker-reports", daemon=True)
         self.workers = workers
         self._lock = threading.Lock()
         self._progress: dict[int, tuple[int, int]] = {}
         self._results: dict[int, ShareResult] = {}
         self._failure: str | None = None
+        self._halted = False
 
     def run(self) -> None:
         try:
@@ -165,8 +193,16 @@ class _Reports(threading.Thread):
             return sum(d for d, _ in self._progress.values()), sum(e for _, e in self._progress.values())
 
     def results(self) -> list[ShareResult]:
+        """Every worker's result (a worker stopped before it had one: an empty result)."""
         with self._lock:
-            return [self._results[w.index] for w in self.workers]
+            return [self._results.get(w.index, ShareResult()) for w in self.workers]
+
+    def stop_if_needed(self) -> None:
+        """Raise :class:`_ShareStopped` once a share failed or halted: the rebuild ends anyway."""
+        with self._lock:
+            stop = self._failure is not None or self._halted
+        if stop:
+            raise _ShareStopped
 
     def raise_failure(self) -> None:
         with self._lock:
@@ -188,8 +224,12 @@ class _Reports(threading.Thread):
                     worker = key.data
                     lines = worker.read_lines()
                     if lines is None:  # the worker ended without a result
-                        self._fail(worker.death())
-                        return
+                        selector.unregister(key.fileobj)
+                        pending -= 1
+                        if not self._halted:  # (after a halt, the others are stopped on purpose)
+                            self._fail(worker.death())
+                            return
+                        continue
                     for line in lines:
                         kind, _, payload = line.partition(" ")
                         if kind == "progress":
@@ -201,6 +241,11 @@ class _Reports(threading.Thread):
                             if result.error is not None:
                                 self._fail(result.error)
                                 return
+                            if result.halt is not None:
+                                with self._lock:
+                                    self._halted = True
+                                for other in self.workers:  # the rebuild stops here
+                                    other.stop()
                             with self._lock:
                                 self._progress[worker.index] = (result.done, result.events)
                                 self._results[worker.index] = result
@@ -210,7 +255,7 @@ class _Reports(threading.Thread):
 
 
 @dataclass
-class _Worker:
+class _WorkerProcess:
     """One worker process: ``python -m adapters.parallel_replay``, its job on stdin, reports on stdout."""
 
     index: int
@@ -219,7 +264,7 @@ class _Worker:
     pending: bytes = b""
 
     @classmethod
-    def start(cls, index: int, job: dict[str, Any]) -> _Worker:
+    def start(cls, index: int, job: dict[str, Any]) -> _WorkerProcess:
         stderr = tempfile.TemporaryFile(mode="w+")
         # The parent's import path: projections defined outside the package
         # (plugins, tests) import in the worker as they did here.
@@ -253,6 +298,7 @@ class _Worker:
         )
 
     def stop(self) -> None:
+        """End the process (if still running) and reap it; its pipe stays open for the reader."""
         if self.process.poll() is None:
             self.process.terminate()
         try:
@@ -260,6 +306,8 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def close(self) -> None:
         if self.process.stdout is not None:
             self.process.stdout.close()
         self.stderr.close()
@@ -293,10 +341,10 @@ def main() -> None:
     try:
         projection = getattr(importlib.import_module(job["module"]), job["qualname"])
         result = _replay_share(
-            settings, projection, ends, job["fresh"], job["batch_size"], job["flush_every"], report
+            settings, projection, ends, job["fresh"], job["fingerprint"], job["batch_size"], job["flush_every"], report
         )
     except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it as one line
-        result = ShareResult(0, 0, 0, 0, 0, 0, 0, error=f"rebuild worker: {type(e).__name__}: {e}")
+        result = ShareResult(error=f"rebuild worker: {type(e).__name__}: {e}")
     print("result " + json.dumps(dataclasses.asdict(result)), flush=True)
 
 
@@ -305,6 +353,7 @@ def _replay_share(
     projection: type[Projection],
     ends: dict[int, int],
     fresh: bool,
+    fingerprint: str | None,
     batch_size: int,
     flush_every: int,
     report: Callable[[int, int], None],
@@ -320,14 +369,17 @@ def _replay_share(
     engine = rm.create_read_model_engine(settings.read_model_url, writer=True)
     try:
         tables = rm.shadow_tables(projection, engine.dialect.name == "postgresql")
-        worker = ReplayWorker(engine, projection, tables, fresh=fresh, flush_every=flush_every, partitions=ends)
+        worker = ReplayWorker(
+            engine, projection, tables, fresh=fresh, flush_every=flush_every, partitions=ends, fingerprint=fingerprint
+        )
         starts = worker.reload()
 
         source = KafkaSource(settings.kafka_bootstrap, settings.topic)
-        done = [0]
+        done = 0
 
         def on_batch(p: Any) -> None:
-            done[0] = p.done
+            nonlocal done
+            done = p.done
             report(p.done, p.events)
 
         with fewer_collections():
@@ -338,7 +390,7 @@ def _replay_share(
         else:
             halt = f"{worker.halt.describe()}: {runner._last_halt_error(engine, projection.name, worker.halt)}"  # noqa: SLF001
         return ShareResult(
-            done[0], stats.events, stats.applied, stats.duplicates, stats.dead, stats.parked, stats.batches,
+            done, stats.events, stats.applied, stats.duplicates, stats.dead, stats.parked, stats.batches,
             halt, peak_rss_mb=peak_rss_mb(),
         )
     finally:

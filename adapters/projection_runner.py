@@ -643,12 +643,13 @@ def _rebuild(
     ends = asyncio.run(sources.kafka.end_offsets()) if sources.kafka is not None else None
     if ends is not None and parallel.splittable(settings, projection, len(ends)):
         stats = _replay_kafka_in_processes(
-            engine, settings, ends, projection, not resumable, progress, batch_size, flush_every, started
+            engine, settings, ends, projection, not resumable, fingerprint, progress, batch_size, flush_every, started
         )
     else:
         with fewer_collections():
             stats = _replay_in_process(
-                engine, sources, projection, tables, not resumable, progress, batch_size, flush_every, started, ends
+                engine, sources, projection, tables, not resumable, fingerprint, progress, batch_size, flush_every,
+                started, ends,
             )
     if postgres:
         with engine.begin() as conn:
@@ -665,13 +666,14 @@ def _replay_in_process(
     projection: type[Projection],
     tables: Tables,
     fresh: bool,
+    fingerprint: str,
     progress: ProgressCallback | None,
     batch_size: int,
     flush_every: int,
     started: float,
     ends: Mapping[int, int] | None,
 ) -> RunStats:
-    worker = ReplayWorker(engine, projection, tables, fresh=fresh, flush_every=flush_every)
+    worker = ReplayWorker(engine, projection, tables, fresh=fresh, flush_every=flush_every, fingerprint=fingerprint)
     starts = worker.reload()
     if sources.kafka is not None:
         stats = asyncio.run(_replay_kafka(sources.kafka, worker, starts, progress, batch_size, started, ends))
@@ -692,6 +694,7 @@ def _replay_kafka_in_processes(
     ends: Mapping[int, int],
     projection: type[Projection],
     fresh: bool,
+    fingerprint: str,
     progress: ProgressCallback | None,
     batch_size: int,
     flush_every: int,
@@ -709,7 +712,8 @@ def _replay_kafka_in_processes(
 
     on_progress(0, 0)
     shares = parallel.replay_in_processes(
-        settings, projection, ends, fresh=fresh, batch_size=batch_size, flush_every=flush_every, on_progress=on_progress
+        settings, projection, ends, fresh=fresh, fingerprint=fingerprint, batch_size=batch_size,
+        flush_every=flush_every, on_progress=on_progress,
     )
     # shares[0] was replayed in this process; the others each in a worker process.
     stats = RunStats(processes=len(shares), worker_peak_rss_mb=[share.peak_rss_mb for share in shares[1:]])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from adapters import read_models as rm
 from adapters.config import Settings
 from adapters.event_store import open_orders
 from adapters.migrations import upgrade
+from adapters import parallel_replay as parallel
 from adapters.parallel_replay import ParallelReplayError, replay_in_processes
 from adapters.simulation import simulate_day
 from domain.events import record_of
@@ -70,6 +74,7 @@ def test_a_projection_with_rows_shared_across_orders_is_rebuilt_by_one_process(s
 
 
 def test_a_poison_message_halts_the_split_rebuild_and_the_live_tables_keep_serving(settings, history):
+    assert parallel.splittable(settings, OrderSummary, 6)
     publish_events(settings, history)
     runner.run_until_caught_up(settings, [OrderSummary])
     before = snapshot(settings, OrderSummary)
@@ -100,3 +105,25 @@ def test_a_worker_process_that_fails_fails_the_rebuild_with_its_error_in_one_lin
             settings, Unimportable, {0: 0, 1: 10}, fresh=True, batch_size=10, flush_every=10,
             on_progress=lambda done, events: None,
         )
+
+
+class DiesInAWorkerProcess(OrderSummary):
+    """order_summary, except that a rebuild worker process dies at its first placed order."""
+
+    def placed(self, rows, event):
+        main = sys.modules["__main__"]
+        if getattr(main, "__spec__", None) is not None and main.__spec__.name == "adapters.parallel_replay":
+            os._exit(3)
+        super().placed(rows, event)
+
+
+def test_a_worker_process_that_dies_fails_the_rebuild_and_the_next_rebuild_completes_it(settings, history):
+    publish_events(settings, history)
+    runner.run_until_caught_up(settings, [OrderSummary])
+    incremental = snapshot(settings, OrderSummary)
+    with pytest.raises(ParallelReplayError, match=r"rebuild worker 1 ended \(exit code 3\)"):
+        runner.rebuild(settings, DiesInAWorkerProcess)
+    assert subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True).stdout == b""
+    assert snapshot(settings, OrderSummary) == incremental  # the live tables kept serving
+    runner.rebuild(settings, OrderSummary)
+    assert snapshot(settings, OrderSummary) == incremental

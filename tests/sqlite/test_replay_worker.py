@@ -87,3 +87,33 @@ def test_a_flush_after_another_writer_moved_the_checkpoints_is_fenced_and_forget
 def table_rows_of(engine, tables):
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(tables.physical[OrderEvents.orders].select()).mappings()]
+
+
+def test_a_rebuild_that_forgets_which_keys_it_dropped_still_equals_the_incremental_tables(
+    migrated, orders, monkeypatch
+):
+    simulate(orders, n_orders=40)
+    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    incremental = snapshot(migrated)
+    monkeypatch.setattr(replay, "MAX_CACHED_ROWS", 3)
+    monkeypatch.setattr(replay, "MAX_EVICTED_KEYS", 5)  # then every key not in memory is looked up
+    runner.rebuild(migrated, OrderEvents, orders=orders, batch_size=7, flush_every=7)
+    assert snapshot(migrated) == incremental
+
+
+def test_a_flush_after_a_rebuild_of_other_code_replaced_the_shadow_tables_is_fenced(migrated, orders):
+    simulate(orders, n_orders=5)
+    engine, tables = _fresh_shadow(migrated)
+    with engine.begin() as conn:
+        rm.set_rebuild_fingerprint(conn, OrderEvents.name, "this-code")
+    worker = ReplayWorker(engine, OrderEvents, tables, fresh=True, flush_every=10**6, fingerprint="this-code")
+    worker.reload()
+    worker.process(EmbeddedSource(orders).read(0, 10_000))
+    with engine.begin() as conn:  # another rebuild, of other code, starts over
+        rm.drop_shadow(conn, tables)
+        rm.create_shadow(conn, tables)
+        rm.set_rebuild_fingerprint(conn, OrderEvents.name, "other-code")
+    with pytest.raises(rm.FencedError, match="another rebuild, of other code"):
+        worker.flush()
+    assert table_rows_of(engine, tables) == []
+    engine.dispose()

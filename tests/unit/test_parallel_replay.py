@@ -44,3 +44,12 @@ def test_only_projections_a_worker_process_can_import_by_name_are_split():
         return Local
 
     assert not importable(local())
+
+
+def test_a_projection_defined_in_a_script_is_not_split():
+    class Scripted(Projection):
+        name = "scripted_counts"
+        metadata = MetaData()
+
+    Scripted.__module__ = "__main__"
+    assert not importable(Scripted)
