@@ -34,8 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapters import read_models as rm
 from adapters.config import Settings
 from adapters.read_models import ORDER_KEY_COLUMNS
+from adapters.replay import ReplayWorker, fewer_collections, last_halt_error, replay_kafka
+from adapters.sources import KafkaSource
 from projections.contract import Projection
 
 class ParallelReplayError(RuntimeError):
@@ -359,13 +362,6 @@ def _replay_share(
     report: Callable[[int, int], None],
 ) -> ShareResult:
     """Replay the partitions of ``ends`` into the shadow tables (in whichever process calls it)."""
-    # Imported here: the runner imports this module (and a worker process
-    # starts with this module as its main).
-    from adapters import projection_runner as runner
-    from adapters import read_models as rm
-    from adapters.replay import ReplayWorker, fewer_collections
-    from adapters.sources import KafkaSource
-
     engine = rm.create_read_model_engine(settings.read_model_url, writer=True)
     try:
         tables = rm.shadow_tables(projection, engine.dialect.name == "postgresql")
@@ -383,12 +379,12 @@ def _replay_share(
             report(p.done, p.events)
 
         with fewer_collections():
-            stats = asyncio.run(runner._replay_kafka(source, worker, starts, on_batch, batch_size, time.perf_counter(), ends))  # noqa: SLF001
+            stats = asyncio.run(replay_kafka(source, worker, starts, on_batch, batch_size, time.perf_counter(), ends))
         halt = None
         if worker.halt is None:
             worker.flush()
         else:
-            halt = f"{worker.halt.describe()}: {runner._last_halt_error(engine, projection.name, worker.halt)}"  # noqa: SLF001
+            halt = f"{worker.halt.describe()}: {last_halt_error(engine, projection.name, worker.halt)}"
         return ShareResult(
             done, stats.events, stats.applied, stats.duplicates, stats.dead, stats.parked, stats.batches,
             halt, peak_rss_mb=peak_rss_mb(),

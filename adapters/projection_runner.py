@@ -24,8 +24,8 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -40,7 +40,15 @@ from adapters.event_store import open_orders
 from adapters.migrations import check_schema
 from adapters.projection_registry import discover
 from adapters.read_models import FencedError, SqlRows, Tables
-from adapters.replay import FLUSH_EVERY, ReplayWorker, fewer_collections
+from adapters.projection_stats import Progress, ProgressCallback, RunStats
+from adapters.replay import (
+    FLUSH_EVERY,
+    ReplayWorker,
+    fewer_collections,
+    last_halt_error,
+    replay_embedded,
+    replay_kafka,
+)
 from adapters.sources import (
     EmbeddedSource,
     KafkaSource,
@@ -87,60 +95,6 @@ class ProjectionHaltedError(RuntimeError):
 
 
 # ------------------------------------------------------------------ values
-
-
-@dataclass
-class RunStats:
-    """What a run did, summed over its projections."""
-
-    events: int = 0  # messages consumed: applied + duplicates + dead + parked
-    applied: int = 0
-    duplicates: int = 0
-    dead: int = 0
-    parked: int = 0
-    batches: int = 0
-    fenced: int = 0
-    processes: int = 1  # a rebuild split over processes (see adapters.parallel_replay)
-    worker_peak_rss_mb: list[float] = field(default_factory=list)  # of those processes
-    seconds: float = 0.0
-    rebuilt: list[str] = field(default_factory=list)
-    halted: dict[str, str] = field(default_factory=dict)  # projection -> why
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
-
-    def add(self, result: BatchResult) -> None:
-        self.events += result.consumed
-        self.applied += result.applied
-        self.duplicates += result.duplicates
-        self.dead += result.dead
-        self.parked += result.parked
-        self.batches += 1
-
-    def merge(self, other: RunStats) -> None:
-        for name in ("events", "applied", "duplicates", "dead", "parked", "batches", "fenced"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.rebuilt += other.rebuilt
-        self.halted.update(other.halted)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A rebuild's progress, after each batch."""
-
-    projection: str
-    done: int  # offsets consumed since the rebuild (re)started
-    total: int  # offsets to consume to reach the end offsets taken at the start
-    events: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)
@@ -676,15 +630,15 @@ def _replay_in_process(
     worker = ReplayWorker(engine, projection, tables, fresh=fresh, flush_every=flush_every, fingerprint=fingerprint)
     starts = worker.reload()
     if sources.kafka is not None:
-        stats = asyncio.run(_replay_kafka(sources.kafka, worker, starts, progress, batch_size, started, ends))
+        stats = asyncio.run(replay_kafka(sources.kafka, worker, starts, progress, batch_size, started, ends))
     else:
-        stats = _replay_embedded(sources.embedded, worker, starts, progress, batch_size, started)
+        stats = replay_embedded(sources.embedded, worker, starts, progress, batch_size, started)
     if worker.halt is None:
         worker.flush()
         return stats
     raise ProjectionHaltedError(
         f"rebuild of {projection.name} stopped at {worker.halt.describe()}: "
-        f"{_last_halt_error(engine, projection.name, worker.halt)}; the live tables are unchanged"
+        f"{last_halt_error(engine, projection.name, worker.halt)}; the live tables are unchanged"
     )
 
 
@@ -729,110 +683,6 @@ def _replay_kafka_in_processes(
         raise ProjectionHaltedError(
             f"rebuild of {projection.name} stopped at {halts[0]}; the live tables are unchanged"
         )
-    return stats
-
-
-def _last_halt_error(engine: Engine, name: str, message: Message) -> str:
-    d = bk.dead_letters.c
-    with engine.connect() as conn:
-        error = conn.execute(
-            select(d.error).where(
-                d.projection == name,
-                d.target == bk.REBUILD,
-                d.partition == message.partition,
-                d.offset == message.offset,
-            )
-        ).scalar()
-        conn.rollback()
-    return str(error)
-
-
-def _report(progress: ProgressCallback | None, worker: ReplayWorker, starts: Mapping[int, int], ends: Mapping[int, int], stats: RunStats, started: float) -> None:
-    if progress is None:
-        return
-    total = sum(max(0, ends[p] - starts.get(p, 0)) for p in ends)
-    done = sum(max(0, min(worker.next_offset(p), ends[p]) - starts.get(p, 0)) for p in ends)
-    progress(Progress(worker.name, done, total, stats.events, time.perf_counter() - started))
-
-
-def _replay_embedded(
-    source: EmbeddedSource,
-    worker: ReplayWorker,
-    starts: Mapping[int, int],
-    progress: ProgressCallback | None,
-    batch_size: int,
-    started: float,
-) -> RunStats:
-    stats = RunStats()
-    ends = source.end_offsets()
-    _report(progress, worker, starts, ends, stats, started)
-    while not worker.caught_up(ends):
-        messages = source.read(worker.next_offset(0), batch_size)
-        messages = [m for m in messages if m.offset < ends[0]]
-        if not messages:
-            break  # only gaps left below the end offset
-        result = worker.process(messages)
-        stats.add(result)
-        if result.halt is not None:
-            break
-        _report(progress, worker, starts, ends, stats, started)
-    return stats
-
-
-async def _replay_kafka(
-    source: KafkaSource,
-    worker: ReplayWorker,
-    starts: Mapping[int, int],
-    progress: ProgressCallback | None,
-    batch_size: int,
-    started: float,
-    ends: Mapping[int, int] | None = None,
-) -> RunStats:
-    """Replay with manual assignment (no group) of every partition, or of those in ``ends``.
-
-    ``ends``: the end offsets to replay up to (default: the topic's, now).
-    """
-    stats = RunStats()
-    consumer = source.consumer(None)
-    try:
-        await consumer.start()
-        tps = await source.partitions(consumer)
-        if ends is None:
-            ends = {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
-        else:
-            tps = [tp for tp in tps if tp.partition in ends]
-        pending = [tp for tp in tps if worker.next_offset(tp.partition) < ends[tp.partition]]
-        consumer.assign(pending)
-        for tp in pending:
-            consumer.seek(tp, worker.next_offset(tp.partition))
-        _report(progress, worker, starts, ends, stats, started)
-        inflight: asyncio.Future[BatchResult] | None = None
-        while pending or inflight is not None:
-            messages: list[Message] = []
-            if pending:
-                batch = await consumer.getmany(timeout_ms=100 if inflight else 500, max_records=batch_size)
-                messages = [
-                    message_of(r)
-                    for tp, records in batch.items()
-                    for r in records
-                    if r.offset < ends[tp.partition]
-                ]
-            if inflight is not None:
-                # Applied in a worker thread while this batch was fetched and decoded.
-                future, inflight = inflight, None
-                result = await future
-                stats.add(result)
-                if result.halt is not None:
-                    break
-                _report(progress, worker, starts, ends, stats, started)
-                done = [tp for tp in pending if worker.next_offset(tp.partition) >= ends[tp.partition]]
-                if done:
-                    pending = [tp for tp in pending if tp not in done]
-                    consumer.pause(*done)
-            if messages:
-                inflight = asyncio.ensure_future(asyncio.to_thread(worker.process, messages))
-    finally:
-        await consumer.stop()
     return stats
 
 

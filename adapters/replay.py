@@ -33,6 +33,7 @@ Guarantees, the same as live processing where it says so:
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -40,11 +41,13 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import OperationalError
 
 from adapters import read_models as rm
+from adapters.projection_stats import Progress, ProgressCallback, RunStats
 from adapters.read_models import FencedError, SqlRows, Tables
+from adapters.sources import EmbeddedSource, KafkaSource, message_of
 from projections import bookkeeping as bk
 from projections.contract import Projection
 from projections.engine import BatchResult, DeadLetter, Halt, Message, apply_batch
@@ -305,3 +308,125 @@ class ReplayWorker:
                     conn, self.name, self.target, [DeadLetter(halt.message, halt.error, bk.HALTED_AT)]
                 )
             rm.write_offsets(conn, self.name, self.target, {p: self.stored.get(p) for p in self.applied}, self.applied)
+
+
+# ------------------------------------------------------------ the loops
+
+
+def last_halt_error(engine: Engine, name: str, message: Message) -> str:
+    """The error recorded for the message a rebuild halted at."""
+    d = bk.dead_letters.c
+    with engine.connect() as conn:
+        error = conn.execute(
+            select(d.error).where(
+                d.projection == name,
+                d.target == bk.REBUILD,
+                d.partition == message.partition,
+                d.offset == message.offset,
+            )
+        ).scalar()
+        conn.rollback()
+    return str(error)
+
+
+def report_progress(
+    progress: ProgressCallback | None,
+    worker: ReplayWorker,
+    starts: Mapping[int, int],
+    ends: Mapping[int, int],
+    stats: RunStats,
+    started: float,
+) -> None:
+    """Tell ``progress`` how far ``worker`` got from ``starts`` towards ``ends``."""
+    if progress is None:
+        return
+    total = sum(max(0, ends[p] - starts.get(p, 0)) for p in ends)
+    done = sum(max(0, min(worker.next_offset(p), ends[p]) - starts.get(p, 0)) for p in ends)
+    progress(Progress(worker.name, done, total, stats.events, time.perf_counter() - started))
+
+
+def replay_embedded(
+    source: EmbeddedSource,
+    worker: ReplayWorker,
+    starts: Mapping[int, int],
+    progress: ProgressCallback | None,
+    batch_size: int,
+    started: float,
+) -> RunStats:
+    """Replay the embedded log (one partition) up to its end now."""
+    stats = RunStats()
+    ends = source.end_offsets()
+    report_progress(progress, worker, starts, ends, stats, started)
+    while not worker.caught_up(ends):
+        messages = source.read(worker.next_offset(0), batch_size)
+        messages = [m for m in messages if m.offset < ends[0]]
+        if not messages:
+            break  # only gaps left below the end offset
+        result = worker.process(messages)
+        stats.add(result)
+        if result.halt is not None:
+            break
+        report_progress(progress, worker, starts, ends, stats, started)
+    return stats
+
+
+async def replay_kafka(
+    source: KafkaSource,
+    worker: ReplayWorker,
+    starts: Mapping[int, int],
+    progress: ProgressCallback | None,
+    batch_size: int,
+    started: float,
+    ends: Mapping[int, int] | None = None,
+) -> RunStats:
+    """Replay with manual assignment (no group) of every partition, or of those in ``ends``.
+
+    ``ends``: the end offsets to replay up to (default: the topic's, now).
+    """
+    stats = RunStats()
+    consumer = source.consumer(None)
+    try:
+        await consumer.start()
+        tps = await source.partitions(consumer)
+        if ends is None:
+            ends = {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
+        else:
+            tps = [tp for tp in tps if tp.partition in ends]
+        pending = [tp for tp in tps if worker.next_offset(tp.partition) < ends[tp.partition]]
+        consumer.assign(pending)
+        for tp in pending:
+            consumer.seek(tp, worker.next_offset(tp.partition))
+        report_progress(progress, worker, starts, ends, stats, started)
+        inflight: asyncio.Future[BatchResult] | None = None
+        while pending or inflight is not None:
+            messages: list[Message] = []
+            if pending:
+                batch = await consumer.getmany(timeout_ms=100 if inflight else 500, max_records=batch_size)
+                messages = [
+                    message_of(r)
+                    for tp, records in batch.items()
+                    for r in records
+                    if r.offset < ends[tp.partition]
+                ]
+            if inflight is not None:
+                # Applied in a worker thread while this batch was fetched and decoded.
+                future, inflight = inflight, None
+                result = await future
+                stats.add(result)
+                if result.halt is not None:
+                    break
+                report_progress(progress, worker, starts, ends, stats, started)
+                done = [
+                    tp for tp in pending
+                    if worker.next_offset(tp.partition) >= ends[tp.partition]
+                    # Offsets without a record (e.g. transaction markers) never arrive.
+                    or await consumer.position(tp) >= ends[tp.partition]
+                ]
+                if done:
+                    pending = [tp for tp in pending if tp not in done]
+                    consumer.pause(*done)
+            if messages:
+                inflight = asyncio.ensure_future(asyncio.to_thread(worker.process, messages))
+    finally:
+        await consumer.stop()
+    return stats
