@@ -100,13 +100,8 @@ class ReplayRows(SqlRows):
     def load(self, table: Table, key: tuple[Any, ...]) -> dict[str, Any] | None:
         if not self._maybe_stored(table, key):
             return None
-        with self.engine.connect() as conn:
-            self.conn = conn
-            try:
-                return super().load(table, key)
-            finally:
-                self.conn = None  # type: ignore[assignment]
-                conn.rollback()
+        with self._reading():
+            return super().load(table, key)
 
     def load_misses(self, messages: Iterable[Message]) -> None:
         """Read, in one query per order-keyed table, the batch's rows that may be stored but are not cached."""
@@ -119,14 +114,9 @@ class ReplayRows(SqlRows):
             return
         for attempt in range(1, DB_ATTEMPTS + 1):
             try:
-                with self.engine.connect() as conn:
-                    self.conn = conn
-                    try:
-                        for table, keys in misses.items():
-                            self.prefetch_keys(table, keys)
-                    finally:
-                        self.conn = None  # type: ignore[assignment]
-                        conn.rollback()
+                with self._reading():
+                    for table, keys in misses.items():
+                        self.prefetch_keys(table, keys)
                 return
             except OperationalError as e:
                 if attempt == DB_ATTEMPTS:
@@ -136,11 +126,8 @@ class ReplayRows(SqlRows):
 
     def write(self, conn: Any) -> int:
         """Write every change on ``conn`` (in the caller's transaction)."""
-        self.conn = conn
-        try:
+        with self._using(conn):
             return self.flush()
-        finally:
-            self.conn = None  # type: ignore[assignment]
 
     def committed(self) -> None:
         """The changes are stored: forget they were changes, and drop rows over the bound."""
@@ -162,6 +149,23 @@ class ReplayRows(SqlRows):
 
     def _maybe_stored(self, table: Table, key: tuple[Any, ...]) -> bool:
         return not self.complete or key in self._evicted.get(table, ())
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A connection of its own for reads (rolled back after)."""
+        with self.engine.connect() as conn, self._using(conn):
+            try:
+                yield
+            finally:
+                conn.rollback()
+
+    @contextmanager
+    def _using(self, conn: Any) -> Iterator[None]:
+        self.conn = conn
+        try:
+            yield
+        finally:
+            self.conn = None  # type: ignore[assignment]
 
 
 def _first(cache: dict[Any, Any], n: int) -> Iterable[Any]:
