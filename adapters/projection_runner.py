@@ -420,102 +420,132 @@ async def _consume_live(
         stats.halted[worker.name] = _halt_message(worker.name, state)
         return stats
     consumer = source.consumer(group_id(projection.name, source.topic))
-    listener = SeekToStoredOffsets(consumer, worker.reload)
-    consumer.subscribe([source.topic], listener=listener)
+    consumer.subscribe([source.topic], listener=SeekToStoredOffsets(consumer, worker.reload))
     try:
         await consumer.start()
         ends: dict[int, int] | None = None
         if until_caught_up:
             tps = await source.partitions(consumer)
             ends = {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
-        halted = state.state == bk.HALTED
-        last_check = time.monotonic()
-        # The batch being applied in a worker thread while the next one is
-        # fetched and decoded (pipelining); settled before anything else.
-        inflight: asyncio.Future[BatchResult] | None = None
-        # The copy of the last committed offsets to Kafka (a broker round
-        # trip): it runs while the next batch is applied, one at a time, and
-        # is awaited (its errors raised) before the next copy and at the end.
-        copying: asyncio.Future[None] | None = None
+        live = _LiveConsumer(engine, consumer, source.topic, worker, stats, halted=state.state == bk.HALTED)
+        await live.run(stop, ends, batch_size)
+    finally:
+        await consumer.stop()
+    return stats
 
-        async def settle() -> bool:
-            """Wait for the batch in flight; False if what was fetched after it must be dropped."""
-            nonlocal inflight, halted, last_check, copying
-            assert inflight is not None
-            future, inflight = inflight, None
-            try:
-                result = await future
-            except FencedError as e:
-                log.info("%s: fenced (%s); seeking to the offsets in SQL", worker.name, e)
-                stats.fenced += 1
-                await _reseek(consumer, worker)
-                return False
-            stats.add(result)
-            if copying is not None:
-                await copying
-            copying = asyncio.ensure_future(_commit_to_kafka(consumer, source.topic, result.next_offsets))
-            if result.halt is not None:
-                halted_state = await asyncio.to_thread(_state_of, engine, worker.name)
-                stats.halted[worker.name] = _halt_message(worker.name, halted_state)
-                log.error("%s", stats.halted[worker.name])
-                halted = True
-                last_check = time.monotonic()
-                return False
-            return True
 
+class _LiveConsumer:
+    """The loop of one group member: fetch, apply in a thread, copy offsets to Kafka, watch for halts.
+
+    Pipelined: the batch in flight is applied in a worker thread while the
+    next one is fetched and decoded, and settled before anything else. The
+    copy of the last committed offsets to Kafka (a broker round trip) runs
+    while the next batch is applied, one at a time, and is awaited (its errors
+    raised) before the next copy and at the end.
+    """
+
+    def __init__(
+        self, engine: Engine, consumer: AIOKafkaConsumer, topic: str, worker: Worker, stats: RunStats, *, halted: bool
+    ) -> None:
+        self.engine = engine
+        self.consumer = consumer
+        self.topic = topic
+        self.worker = worker
+        self.stats = stats
+        self.halted = halted
+        self.last_check = time.monotonic()
+        self.inflight: asyncio.Future[BatchResult] | None = None
+        self.copying: asyncio.Future[None] | None = None
+
+    async def run(self, stop: threading.Event, ends: Mapping[int, int] | None, batch_size: int) -> None:
+        """Until ``stop`` (or, given ``ends``, until caught up with them, or halted)."""
         try:
             while not stop.is_set():
-                if halted:
-                    if until_caught_up:
+                if self.halted:
+                    if ends is not None:
                         break
-                    if time.monotonic() - last_check >= STATE_RECHECK_SECONDS:
-                        last_check = time.monotonic()
-                        if (await asyncio.to_thread(_state_of, engine, worker.name)).state != bk.HALTED:
-                            halted = False
-                            stats.halted.pop(worker.name, None)
-                            await _reseek(consumer, worker)
-                            continue
-                    await asyncio.sleep(0.2)
+                    await self._wait_for_resume()
                     continue
-                if time.monotonic() - last_check >= STATE_RECHECK_SECONDS:
-                    # Another member of the group may have halted the projection.
-                    last_check = time.monotonic()
-                    current = await asyncio.to_thread(_state_of, engine, worker.name)
-                    if current.state == bk.HALTED:
-                        if inflight is not None:
-                            await settle()
-                        stats.halted[worker.name] = _halt_message(worker.name, current)
-                        halted = True
-                        continue
-                batch = await consumer.getmany(timeout_ms=200, max_records=batch_size)
-                messages = [message_of(r) for records in batch.values() for r in records]
-                if inflight is not None:
-                    if not await settle():
+                if await self._halted_elsewhere():
+                    continue
+                messages = await self._fetch(batch_size, timeout_ms=200)
+                if self.inflight is not None:
+                    if not await self._settle():
                         continue  # fenced or halted: what was fetched meanwhile is dropped
                     if messages and len(messages) < batch_size:
                         # What arrived while the previous batch was applied goes
                         # into this one, not the next: a live event waits for
                         # at most one batch ahead of it (each partition's
                         # records stay in offset order).
-                        more = await consumer.getmany(timeout_ms=0, max_records=batch_size - len(messages))
-                        messages += [message_of(r) for records in more.values() for r in records]
+                        messages += await self._fetch(batch_size - len(messages), timeout_ms=0)
                 if messages:
-                    inflight = asyncio.ensure_future(asyncio.to_thread(worker.process, messages))
+                    self.inflight = asyncio.ensure_future(asyncio.to_thread(self.worker.process, messages))
                     continue
                 if ends is not None:
-                    assigned = [tp.partition for tp in consumer.assignment()]
-                    if assigned and worker.caught_up(ends, assigned):
+                    assigned = [tp.partition for tp in self.consumer.assignment()]
+                    if assigned and self.worker.caught_up(ends, assigned):
                         break
         finally:
             try:
-                if inflight is not None:
-                    await settle()  # a stop finishes (commits) the batch in hand
+                if self.inflight is not None:
+                    await self._settle()  # a stop finishes (commits) the batch in hand
             finally:
-                if copying is not None:
-                    await copying
-    finally:
-        await consumer.stop()
-    return stats
+                if self.copying is not None:
+                    await self.copying
+
+    async def _fetch(self, max_records: int, timeout_ms: int) -> list[Message]:
+        batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        return [message_of(r) for records in batch.values() for r in records]
+
+    async def _settle(self) -> bool:
+        """Wait for the batch in flight; False if what was fetched after it must be dropped."""
+        assert self.inflight is not None
+        future, self.inflight = self.inflight, None
+        name = self.worker.name
+        try:
+            result = await future
+        except FencedError as e:
+            log.info("%s: fenced (%s); seeking to the offsets in SQL", name, e)
+            self.stats.fenced += 1
+            await _reseek(self.consumer, self.worker)
+            return False
+        self.stats.add(result)
+        if self.copying is not None:
+            await self.copying
+        self.copying = asyncio.ensure_future(_commit_to_kafka(self.consumer, self.topic, result.next_offsets))
+        if result.halt is not None:
+            halted_state = await asyncio.to_thread(_state_of, self.engine, name)
+            self.stats.halted[name] = _halt_message(name, halted_state)
+            log.error("%s", self.stats.halted[name])
+            self.halted = True
+            self.last_check = time.monotonic()
+            return False
+        return True
+
+    async def _wait_for_resume(self) -> None:
+        """Halted: every few seconds, see whether a retry or skip set the projection running again."""
+        if time.monotonic() - self.last_check >= STATE_RECHECK_SECONDS:
+            self.last_check = time.monotonic()
+            if (await asyncio.to_thread(_state_of, self.engine, self.worker.name)).state != bk.HALTED:
+                self.halted = False
+                self.stats.halted.pop(self.worker.name, None)
+                await _reseek(self.consumer, self.worker)
+                return
+        await asyncio.sleep(0.2)
+
+    async def _halted_elsewhere(self) -> bool:
+        """Every few seconds: did another member of the group halt the projection?"""
+        if time.monotonic() - self.last_check < STATE_RECHECK_SECONDS:
+            return False
+        self.last_check = time.monotonic()
+        current = await asyncio.to_thread(_state_of, self.engine, self.worker.name)
+        if current.state != bk.HALTED:
+            return False
+        if self.inflight is not None:
+            await self._settle()
+        self.stats.halted[self.worker.name] = _halt_message(self.worker.name, current)
+        self.halted = True
+        return True
 
 
 async def _reseek(consumer: AIOKafkaConsumer, worker: Worker) -> None:
