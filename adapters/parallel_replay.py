@@ -30,12 +30,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from adapters import read_models as rm
 from adapters.config import Settings
+from adapters.projection_stats import RunStats
 from adapters.read_models import ORDER_KEY_COLUMNS
 from adapters.replay import ReplayWorker, fewer_collections, last_halt_error, replay_kafka
 from adapters.sources import KafkaSource
@@ -86,18 +87,21 @@ def split(partitions: list[int], shares: int) -> list[list[int]]:
 
 @dataclass(frozen=True)
 class ShareResult:
-    """What one worker process did (or why it stopped)."""
+    """What one share of the partitions did (or why it stopped)."""
 
     done: int = 0  # offsets consumed
-    events: int = 0
-    applied: int = 0
-    duplicates: int = 0
-    dead: int = 0
-    parked: int = 0
-    batches: int = 0
+    stats: RunStats = field(default_factory=RunStats)
     halt: str | None = None  # "<where>: <error>" if a halt projection stopped
     error: str | None = None  # the worker failed
-    peak_rss_mb: float = 0.0  # the worker process's peak resident memory
+    peak_rss_mb: float = 0.0  # the peak resident memory of the process that replayed it
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ShareResult:
+        values = json.loads(text)
+        return cls(**{**values, "stats": RunStats(**values["stats"])})
 
 
 def replay_in_processes(
@@ -155,7 +159,7 @@ def replay_in_processes(
             while reader.is_alive():  # the other shares: keep reporting their progress
                 reader.join(timeout=0.5)
                 done, events = reader.totals()
-                on_progress(done + here.done, events + here.events)
+                on_progress(done + here.done, events + here.stats.events)
         reader.raise_failure()
         return [here, *reader.results()]
     finally:
@@ -240,7 +244,7 @@ class _Reports(threading.Thread):
                             with self._lock:
                                 self._progress[worker.index] = (done, events)
                         elif kind == "result":
-                            result = ShareResult(**json.loads(payload))
+                            result = ShareResult.from_json(payload)
                             if result.error is not None:
                                 self._fail(result.error)
                                 return
@@ -250,7 +254,7 @@ class _Reports(threading.Thread):
                                 for other in self.workers:  # the rebuild stops here
                                     other.stop()
                             with self._lock:
-                                self._progress[worker.index] = (result.done, result.events)
+                                self._progress[worker.index] = (result.done, result.stats.events)
                                 self._results[worker.index] = result
                             selector.unregister(key.fileobj)
                             pending -= 1
@@ -348,7 +352,7 @@ def main() -> None:
         )
     except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it as one line
         result = ShareResult(error=f"rebuild worker: {type(e).__name__}: {e}")
-    print("result " + json.dumps(dataclasses.asdict(result)), flush=True)
+    print("result " + result.to_json(), flush=True)
 
 
 def _replay_share(
@@ -385,10 +389,7 @@ def _replay_share(
             worker.flush()
         else:
             halt = f"{worker.halt.describe()}: {last_halt_error(engine, projection.name, worker.halt)}"
-        return ShareResult(
-            done, stats.events, stats.applied, stats.duplicates, stats.dead, stats.parked, stats.batches,
-            halt, peak_rss_mb=peak_rss_mb(),
-        )
+        return ShareResult(done, stats, halt, peak_rss_mb=peak_rss_mb())
     finally:
         engine.dispose()
 

@@ -702,12 +702,7 @@ def _replay_kafka_in_processes(
     # shares[0] was replayed in this process; the others each in a worker process.
     stats = RunStats(processes=len(shares), worker_peak_rss_mb=[share.peak_rss_mb for share in shares[1:]])
     for share in shares:
-        stats.events += share.events
-        stats.applied += share.applied
-        stats.duplicates += share.duplicates
-        stats.dead += share.dead
-        stats.parked += share.parked
-        stats.batches += share.batches
+        stats.merge(share.stats)
     halts = [share.halt for share in shares if share.halt is not None]
     if halts:
         raise ProjectionHaltedError(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from adapters.config import Settings
-from adapters.parallel_replay import importable, order_keyed, process_count, split
+from adapters.parallel_replay import ShareResult, importable, order_keyed, process_count, split
+from adapters.projection_stats import RunStats
 from projections.contract import Projection
 from projections.customer_orders import CustomerOrders
 from projections.order_summary import OrderSummary
@@ -53,3 +54,8 @@ def test_a_projection_defined_in_a_script_is_not_split():
 
     Scripted.__module__ = "__main__"
     assert not importable(Scripted)
+
+
+def test_a_share_result_crosses_the_process_boundary_as_json_unchanged():
+    result = ShareResult(done=12, stats=RunStats(events=10, applied=8, duplicates=2, batches=3), halt="x: y", peak_rss_mb=1.5)
+    assert ShareResult.from_json(result.to_json()) == result
