@@ -44,7 +44,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     and_,
-    case,
     bindparam,
     create_engine,
     delete,
@@ -52,7 +51,6 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
-    or_,
     select,
     text,
     update,
@@ -442,11 +440,49 @@ def lock(conn: Connection, projection: str, target: str) -> None:
 
     SQLite needs nothing more: its writer transactions begin IMMEDIATE.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-            {"key": f"orderstream.projection:{projection}:{target}"},
+    sql = _bookkeeping(conn.dialect).lock
+    if sql is not None:
+        conn.exec_driver_sql(sql, (f"orderstream.projection:{projection}:{target}",))
+
+
+@dataclass(frozen=True)
+class _Bookkeeping:
+    """The statements every batch runs, as driver SQL.
+
+    A live batch is a handful of events: building, cache-keying and compiling
+    these as SQLAlchemy expressions cost more CPU than the batch's own rows.
+    """
+
+    lock: str | None  # PostgreSQL's advisory transaction lock; SQLite: none needed
+    blocked: str  # params: projection, target, *UNRESOLVED
+    move: str  # PostgreSQL: partitions[], befores[], afters[], projection, target; SQLite: one partition per call
+    move_all_at_once: bool
+
+
+@functools.lru_cache(maxsize=8)
+def _bookkeeping(dialect: Any) -> _Bookkeeping:
+    q = dialect.identifier_preparer.quote
+    postgres = dialect.name == "postgresql"
+    p = "%s" if postgres else "?"
+    d, c = q(bk.dead_letters.name), q(bk.checkpoints.name)
+    statuses = ", ".join(p for _ in bk.UNRESOLVED)
+    blocked = (
+        f"SELECT aggregate_id, max(aggregate_version) FROM {d} WHERE projection = {p} AND target = {p} "
+        f"AND status IN ({statuses}) AND aggregate_id IS NOT NULL GROUP BY aggregate_id"
+    )
+    where = f"{c}.projection = {p} AND {c}.target = {p}"
+    if postgres:
+        # Every partition of the batch in one statement: each row moves only
+        # from its expected offset.
+        move = (
+            f"UPDATE {c} SET next_offset = m.after FROM unnest(CAST(%s AS integer[]), CAST(%s AS bigint[]), "
+            f"CAST(%s AS bigint[])) AS m(part, before, after) WHERE {where} "
+            f"AND {c}.{q('partition')} = m.part AND {c}.next_offset = m.before"
         )
+    else:
+        move = f"UPDATE {c} SET next_offset = ? WHERE {where} AND {q('partition')} = ? AND next_offset = ?"
+    lock = "SELECT pg_advisory_xact_lock(hashtext(%s))" if postgres else None
+    return _Bookkeeping(lock, blocked, move, postgres)
 
 
 def read_offsets(conn: Connection, projection: str, target: str) -> dict[int, int]:
@@ -469,7 +505,6 @@ def write_offsets(
     ``expected[p]`` None means "no checkpoint yet": the row is inserted, and a
     row inserted meanwhile by another writer fails it on the primary key.
     """
-    c = bk.checkpoints.c
     moves: dict[int, tuple[int, int]] = {}  # partition -> (before, after), one UPDATE for all
     for partition, offset in sorted(new.items()):
         before = expected.get(partition)
@@ -492,19 +527,22 @@ def write_offsets(
         moves[partition] = (before, offset)
     if not moves:
         return
-    # One round trip for every partition of the batch (a live batch of a few
-    # events spans most partitions): each row moves only from its expected
-    # offset, so fewer rows updated than partitions means another writer.
-    result = conn.execute(
-        update(bk.checkpoints)
-        .where(
-            c.projection == projection,
-            c.target == target,
-            or_(*(and_(c.partition == p, c.next_offset == before) for p, (before, _) in moves.items())),
+    sql = _bookkeeping(conn.dialect)
+    if sql.move_all_at_once:
+        # One round trip for every partition of the batch (a live batch of a
+        # few events spans most partitions).
+        parts = list(moves)
+        moved = conn.exec_driver_sql(
+            sql.move,
+            (parts, [moves[x][0] for x in parts], [moves[x][1] for x in parts], projection, target),
+        ).rowcount
+    else:
+        moved = sum(
+            conn.exec_driver_sql(sql.move, (after, projection, target, x, before)).rowcount
+            for x, (before, after) in moves.items()
         )
-        .values(next_offset=case({p: after for p, (_, after) in moves.items()}, value=c.partition))
-    )
-    if result.rowcount != len(moves):
+    # Fewer rows moved than partitions: another writer moved one first.
+    if moved != len(moves):
         stored = read_offsets(conn, projection, target)
         # Rows this UPDATE moved are at their new offset now (until the rollback).
         partition = next((p for p, (_, after) in moves.items() if stored.get(p) != after), min(moves))
@@ -599,17 +637,7 @@ def set_rebuild_fingerprint(conn: Connection, projection: str, fingerprint: str 
 
 def blocked_orders(conn: Connection, projection: str, target: str) -> dict[str, int]:
     """Orders with an unresolved dead letter -> the highest version recorded for them."""
-    d = bk.dead_letters.c
-    rows = conn.execute(
-        select(d.aggregate_id, func.max(d.aggregate_version))
-        .where(
-            d.projection == projection,
-            d.target == target,
-            d.status.in_(bk.UNRESOLVED),
-            d.aggregate_id.is_not(None),
-        )
-        .group_by(d.aggregate_id)
-    )
+    rows = conn.exec_driver_sql(_bookkeeping(conn.dialect).blocked, (projection, target, *bk.UNRESOLVED))
     return {order: int(version or 0) for order, version in rows}
 
 

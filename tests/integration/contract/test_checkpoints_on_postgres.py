@@ -1,0 +1,3 @@
+"""tests/sqlite/test_checkpoints.py, on a PostgreSQL read-model database (see conftest.py)."""
+
+from tests.sqlite.test_checkpoints import *  # noqa: F401,F403
