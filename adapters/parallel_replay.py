@@ -38,7 +38,7 @@ from adapters import read_models as rm
 from adapters.config import Settings
 from adapters.projection_stats import RunStats
 from adapters.read_models import ORDER_KEY_COLUMNS
-from adapters.replay import ReplayWorker, fewer_collections, last_halt_error, replay_kafka
+from adapters.replay import MAX_CACHED_ROWS, ReplayWorker, fewer_collections, last_halt_error, replay_kafka
 from adapters.sources import KafkaSource
 from projections.contract import Projection
 
@@ -80,6 +80,11 @@ def process_count(settings: Settings, partitions: int) -> int:
     return max(1, min(wanted, partitions))
 
 
+def per_process(total: int, processes: int) -> int:
+    """Each process's part of a bound set for a whole rebuild (rows in memory, ...): at least 1."""
+    return max(1, total // processes)
+
+
 def split(partitions: list[int], shares: int) -> list[list[int]]:
     """``partitions`` dealt round-robin into ``shares`` non-empty lists."""
     return [partitions[i::shares] for i in range(shares) if partitions[i::shares]]
@@ -114,17 +119,21 @@ def replay_in_processes(
     flush_every: int,
     on_progress: Callable[[int, int], None],
     fingerprint: str | None = None,
+    max_cached_rows: int = MAX_CACHED_ROWS,
 ) -> list[ShareResult]:
     """Replay ``projection``'s shadow tables up to ``ends``, the partitions shared out over processes.
 
     This process replays the first share itself and starts one worker process
-    per other share. ``on_progress(done, events)`` is called (in this thread)
+    per other share. ``flush_every`` and ``max_cached_rows`` bound the whole
+    rebuild: each process gets its part. ``on_progress(done, events)`` is called (in this thread)
     with the offsets consumed and the messages applied so far, summed over
     all shares. A failing worker stops the rebuild (the committed work of
     every share stays, and the next rebuild resumes it); its error is raised
     as :class:`ParallelReplayError`.
     """
     shares = split(sorted(ends), process_count(settings, len(ends)))
+    flush_every = per_process(flush_every, len(shares))
+    max_cached_rows = per_process(max_cached_rows, len(shares))
     job = {
         "settings": dataclasses.asdict(settings),
         "module": projection.__module__,
@@ -133,6 +142,7 @@ def replay_in_processes(
         "fingerprint": fingerprint,
         "batch_size": batch_size,
         "flush_every": flush_every,
+        "max_cached_rows": max_cached_rows,
         "parent": os.getpid(),
     }
     processes: list[_WorkerProcess] = []
@@ -151,7 +161,7 @@ def replay_in_processes(
         try:
             here = _replay_share(
                 settings, projection, {p: ends[p] for p in shares[0]}, fresh, fingerprint, batch_size, flush_every,
-                report,
+                max_cached_rows, report,
             )
         except _ShareStopped:
             here = ShareResult()  # another share failed or halted: reported below
@@ -348,7 +358,8 @@ def main() -> None:
     try:
         projection = getattr(importlib.import_module(job["module"]), job["qualname"])
         result = _replay_share(
-            settings, projection, ends, job["fresh"], job["fingerprint"], job["batch_size"], job["flush_every"], report
+            settings, projection, ends, job["fresh"], job["fingerprint"], job["batch_size"], job["flush_every"],
+            job["max_cached_rows"], report,
         )
     except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it as one line
         result = ShareResult(error=f"rebuild worker: {type(e).__name__}: {e}")
@@ -363,6 +374,7 @@ def _replay_share(
     fingerprint: str | None,
     batch_size: int,
     flush_every: int,
+    max_cached_rows: int,
     report: Callable[[int, int], None],
 ) -> ShareResult:
     """Replay the partitions of ``ends`` into the shadow tables (in whichever process calls it)."""
@@ -370,7 +382,8 @@ def _replay_share(
     try:
         tables = rm.shadow_tables(projection, engine.dialect.name == "postgresql")
         worker = ReplayWorker(
-            engine, projection, tables, fresh=fresh, flush_every=flush_every, partitions=ends, fingerprint=fingerprint
+            engine, projection, tables, fresh=fresh, flush_every=flush_every, max_cached_rows=max_cached_rows,
+            partitions=ends, fingerprint=fingerprint,
         )
         starts = worker.reload()
 

@@ -54,9 +54,12 @@ from projections.engine import BatchResult, DeadLetter, Halt, Message, apply_bat
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVERY = 75_000  # messages applied in memory between two commits
+# The rows a rebuild holds in memory, for the whole rebuild: one process
+# holds it all; a rebuild split over processes gives each its share
+# (adapters.parallel_replay), so its memory stays the same.
+FLUSH_EVERY = 150_000  # messages applied in memory between two commits
+MAX_CACHED_ROWS = 40_000  # rows kept per table after a flush (an order_summary row: ~1.5 KB)
 MAX_EVICTED_KEYS = 500_000  # keys remembered as "stored, not in memory" before every miss is looked up
-MAX_CACHED_ROWS = 20_000  # rows kept per table after a flush (an order_summary row: ~1.5 KB)
 DB_ATTEMPTS = 5
 DB_BACKOFF = 0.2
 # Python's cyclic garbage collector during a rebuild: (young, middle, old) thresholds.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from adapters.config import Settings
-from adapters.parallel_replay import ShareResult, importable, order_keyed, process_count, split
+from adapters.parallel_replay import ShareResult, importable, order_keyed, per_process, process_count, split
 from adapters.projection_stats import RunStats
 from projections.contract import Projection
 from projections.customer_orders import CustomerOrders
@@ -25,6 +25,13 @@ def test_projections_with_rows_per_customer_or_sku_cannot_be_split():
 def test_partitions_are_dealt_round_robin_into_non_empty_shares():
     assert split([0, 1, 2, 3, 4, 5], 2) == [[0, 2, 4], [1, 3, 5]]
     assert split([0, 1], 4) == [[0], [1]]
+
+
+def test_each_process_of_a_split_rebuild_gets_its_part_of_the_rebuilds_memory_bounds():
+    assert per_process(150_000, 1) == 150_000
+    assert per_process(150_000, 2) == 75_000
+    assert per_process(40_000, 3) == 13_333
+    assert per_process(2, 4) == 1
 
 
 def test_the_process_count_follows_the_setting_and_never_exceeds_the_partitions():
