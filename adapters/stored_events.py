@@ -9,7 +9,9 @@ upcasters. A unit test holds the result equal to the slow path for every
 event type and for v1 history.
 
 :class:`StoredLog` reads the log itself as plain rows, the recorder's own
-query without a ``Notification`` per event.
+query without a ``Notification`` per event; given a share (``(k, n)``) only
+the rows of the orders in share k of n (see :func:`order_share`), filtered by
+the database.
 
 Applications with a cipher or a compressor store bytes that are not JSON;
 for those, ``decoder_for`` returns the slow path.
@@ -34,6 +36,22 @@ from domain.events import EVENT_TYPES, EventRecord, event_id_for, record_of, upc
 # One stored event as the log holds it: (notification id, order id as text,
 # aggregate version, topic, state bytes).
 StoredRow = tuple[int, str, int, str, bytes]
+
+# (k, n): share k of n of the orders (see order_share).
+Share = tuple[int, int]
+
+_HEX = "0123456789abcdef"
+
+
+def order_share(order_id: str, shares: int) -> int:
+    """Which of ``shares`` shares an order's events belong to: the UUID's last byte modulo ``shares``.
+
+    Every event of an order falls in one share. The same rule is written in
+    SQL for each database (``StoredLog``); a character that is not a hex
+    digit counts as -1, so any id falls in some share.
+    """
+    text = order_id.lower()
+    return (_HEX.find(text[-2:-1]) * 16 + _HEX.find(text[-1:])) % shares
 
 
 def _plain(value: Any) -> Any:
@@ -146,42 +164,74 @@ class StoredLog:
         else:
             self._read = self._read_recorder
 
-    def read(self, start: int, limit: int, *, inclusive: bool = True, stop: int | None = None) -> list[StoredRow]:
-        """Up to ``limit`` rows with ids from ``start`` (or after it) up to ``stop``, in id order."""
-        return self._read(start, limit, inclusive, stop)
+    @property
+    def shareable(self) -> bool:
+        """Whether :meth:`read` filters a share in the database (else it reads every row)."""
+        return self._read != self._read_recorder
 
-    def _read_postgres(self, start: int, limit: int, inclusive: bool, stop: int | None) -> list[StoredRow]:
+    def read(
+        self, start: int, limit: int, *, inclusive: bool = True, stop: int | None = None, share: Share | None = None
+    ) -> list[StoredRow]:
+        """Up to ``limit`` rows with ids from ``start`` (or after it) up to ``stop``, in id order.
+
+        ``share``: only the rows of the orders in that share.
+        """
+        return self._read(start, limit, inclusive, stop, share)
+
+    def _read_postgres(
+        self, start: int, limit: int, inclusive: bool, stop: int | None, share: Share | None
+    ) -> list[StoredRow]:
         from psycopg.rows import tuple_row
 
-        query = _postgres_log_query(self.recorder, inclusive, bounded=stop is not None)
-        params = (start, limit) if stop is None else (start, stop, limit)
+        query = _postgres_log_query(self.recorder, inclusive, bounded=stop is not None, shared=share is not None)
+        params: tuple[int, ...] = (start,) if stop is None else (start, stop)
+        if share is not None:
+            params += (share[1], share[0])
+        params += (limit,)
         with self.recorder.datastore.get_connection() as conn, conn.cursor(binary=True, row_factory=tuple_row) as cur:
             cur.execute(query, params, prepare=True)
             return cur.fetchall()
 
-    def _read_sqlite(self, start: int, limit: int, inclusive: bool, stop: int | None) -> list[StoredRow]:
+    def _read_sqlite(
+        self, start: int, limit: int, inclusive: bool, stop: int | None, share: Share | None
+    ) -> list[StoredRow]:
         rec = self.recorder
+        params: tuple[int, ...] = (start, _NO_STOP if stop is None else stop)
+        shared = ""
+        if share is not None:
+            # order_share in SQL: the last two characters as hex digits (-1 if
+            # not one), modulo n made non-negative.
+            digit = "(instr('{hex}', lower(substr(originator_id, {at}, 1))) - 1)"
+            last_byte = f"({digit.format(hex=_HEX, at=-2)} * 16 + {digit.format(hex=_HEX, at=-1)})"
+            shared = f" AND (({last_byte} % ?) + ?) % ? = ?"
+            params += (share[1], share[1], share[1], share[0])
         query = (
             f"SELECT rowid, originator_id, originator_version, topic, state FROM {rec.events_table_name} "
-            f"WHERE rowid {'>=' if inclusive else '>'} ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+            f"WHERE rowid {'>=' if inclusive else '>'} ? AND rowid <= ?{shared} ORDER BY rowid LIMIT ?"
         )
         with rec.datastore.transaction(commit=False) as cur:
             # eventsourcing's cursor wraps a sqlite3 cursor whose rows are
             # sqlite3.Row objects; plain tuples cost a third of the read.
             raw = cur.sqlite_cursor
             raw.row_factory = None
-            raw.execute(query, (start, _NO_STOP if stop is None else stop, limit))
+            raw.execute(query, (*params, limit))
             rows = raw.fetchall()
         # The recorder stores UUIDs as 32 hex digits; the rows carry the canonical text.
         return [(p, _canonical_uuid(o), v, t, state) for p, o, v, t, state in rows]
 
-    def _read_recorder(self, start: int, limit: int, inclusive: bool, stop: int | None) -> list[StoredRow]:
+    def _read_recorder(
+        self, start: int, limit: int, inclusive: bool, stop: int | None, share: Share | None
+    ) -> list[StoredRow]:
+        if share is not None:
+            raise ValueError("this event store cannot read a share of the log (only SQLite and PostgreSQL can)")
         found = self.recorder.select_notifications(start=start, limit=limit, stop=stop, inclusive_of_start=inclusive)
         return [(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in found]
 
 
-def _postgres_log_query(recorder: PostgresApplicationRecorder, inclusive: bool, bounded: bool) -> Any:
+def _postgres_log_query(recorder: PostgresApplicationRecorder, inclusive: bool, bounded: bool, shared: bool) -> Any:
     """The recorder's ``select_notifications`` SQL: ``notification_id <= stop`` only when bounded.
+
+    ``shared``: only one share of the orders (order_share: the UUID's last byte).
 
     The upper bound matters to the planner: on a table not yet analyzed (a
     bulk load autovacuum has not reached) a two-sided range is estimated at
@@ -193,12 +243,13 @@ def _postgres_log_query(recorder: PostgresApplicationRecorder, inclusive: bool, 
 
     return SQL(
         "SELECT notification_id, originator_id::text, originator_version, topic, state "
-        "FROM {schema}.{table} WHERE notification_id {op} %s{upper} ORDER BY notification_id LIMIT %s"
+        "FROM {schema}.{table} WHERE notification_id {op} %s{upper}{share} ORDER BY notification_id LIMIT %s"
     ).format(
         schema=Identifier(recorder.datastore.schema),
         table=Identifier(recorder.events_table_name),
         op=SQL(">=" if inclusive else ">"),
         upper=SQL(" AND notification_id <= %s" if bounded else ""),
+        share=SQL(" AND get_byte(uuid_send(originator_id), 15) %% %s = %s" if shared else ""),
     )
 
 
