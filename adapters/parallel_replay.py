@@ -1,4 +1,4 @@
-"""Partition-parallel rebuilds from Kafka: one process per share of the partitions.
+"""Parallel rebuilds: one process per share of the partitions (Kafka) or of the orders (embedded log).
 
 A projection whose every table is keyed by the order id alone (its versions
 table always is) has rows that depend on one order's events only, and one
@@ -10,6 +10,13 @@ with its own checkpoints, fenced on its own partitions only. The rebuild's
 lock still serialises their commits. The rebuilding process replays the first
 share itself; the others run as ``python -m adapters.parallel_replay``, their
 job on stdin, their progress and result as lines on stdout.
+
+The embedded log is one partition: there each worker reads the whole log
+but only the events of its share of the orders (k of n by the order id's
+last byte, filtered by the database, see ``adapters.stored_events``), and
+stores its progress as a checkpoint of its own (partition k of the rebuild's
+checkpoints); the swap turns them into the log's one checkpoint again, at the
+end offset every share reached.
 
 Projections with shared rows (per customer, per SKU, ...) are replayed by one
 process, as before: two workers could not both read-modify-write such a row.
@@ -38,8 +45,17 @@ from adapters import read_models as rm
 from adapters.config import Settings
 from adapters.projection_stats import RunStats
 from adapters.read_models import ORDER_KEY_COLUMNS
-from adapters.replay import MAX_CACHED_ROWS, ReplayWorker, fewer_collections, last_halt_error, replay_kafka
-from adapters.sources import KafkaSource
+from adapters.event_store import eventsourcing_env, open_orders
+from adapters.replay import (
+    MAX_CACHED_ROWS,
+    ReplayWorker,
+    fewer_collections,
+    last_halt_error,
+    replay_embedded,
+    replay_kafka,
+)
+from adapters.sources import EmbeddedSource, KafkaSource
+from domain.application import Orders
 from projections.contract import Projection
 
 class ParallelReplayError(RuntimeError):
@@ -72,6 +88,33 @@ def importable(projection: type[Projection]) -> bool:
 def splittable(settings: Settings, projection: type[Projection], partitions: int) -> bool:
     """Whether a rebuild of ``projection`` from ``partitions`` partitions runs in several processes."""
     return process_count(settings, partitions) > 1 and order_keyed(projection) and importable(projection)
+
+
+# Shares of the orders an embedded rebuild can be split into (the order id's last byte).
+ORDER_SHARES = 256
+
+
+def embedded_shares(settings: Settings, projection: type[Projection], orders: Orders) -> int:
+    """Into how many shares of the orders a rebuild of ``projection`` from ``orders``' log is split (1: none).
+
+    Only when the worker processes can open the same store themselves: the
+    configured SQLite file or PostgreSQL database, the one ``orders`` uses.
+    """
+    count = process_count(settings, ORDER_SHARES)
+    if count == 1 or not (order_keyed(projection) and importable(projection)):
+        return 1
+    if not EmbeddedSource(orders).log.shareable or not _opens_store_of(settings, orders):
+        return 1
+    return count
+
+
+def _opens_store_of(settings: Settings, orders: Orders) -> bool:
+    """``open_orders(settings)`` in another process opens the store ``orders`` uses (not one in memory)."""
+    if settings.event_store_kind == "sqlite" and "memory" in str(settings.sqlite_path):
+        return False
+    wanted = eventsourcing_env(settings)
+    keys = ("PERSISTENCE_MODULE", "SQLITE_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME")
+    return all(orders.env.get(key) == wanted[key] for key in keys if key in wanted)
 
 
 def process_count(settings: Settings, partitions: int) -> int:
@@ -120,8 +163,14 @@ def replay_in_processes(
     on_progress: Callable[[int, int], None],
     fingerprint: str | None = None,
     max_cached_rows: int = MAX_CACHED_ROWS,
+    order_shares: int = 1,
 ) -> list[ShareResult]:
-    """Replay ``projection``'s shadow tables up to ``ends``, the partitions shared out over processes.
+    """Replay ``projection``'s shadow tables up to ``ends``, shared out over processes.
+
+    Kafka (``order_shares`` 1): each process replays a share of the
+    partitions. The embedded log (``ends`` = its one partition): each of
+    ``order_shares`` processes replays its share of the orders, ``done`` in
+    the progress is then the mean over the shares.
 
     This process replays the first share itself and starts one worker process
     per other share. ``flush_every`` and ``max_cached_rows`` bound the whole
@@ -131,9 +180,15 @@ def replay_in_processes(
     every share stays, and the next rebuild resumes it); its error is raised
     as :class:`ParallelReplayError`.
     """
-    shares = split(sorted(ends), process_count(settings, len(ends)))
+    if order_shares > 1:
+        shares: list[tuple[dict[int, int], list[int] | None]] = [
+            (dict(ends), [k, order_shares]) for k in range(order_shares)
+        ]
+    else:
+        shares = [({p: ends[p] for p in part}, None) for part in split(sorted(ends), process_count(settings, len(ends)))]
     flush_every = per_process(flush_every, len(shares))
     max_cached_rows = per_process(max_cached_rows, len(shares))
+    scale = order_shares  # every share of the orders reads through the whole log
     job = {
         "settings": dataclasses.asdict(settings),
         "module": projection.__module__,
@@ -148,19 +203,20 @@ def replay_in_processes(
     processes: list[_WorkerProcess] = []
     reader: _Reports | None = None
     try:
-        for i, share in enumerate(shares[1:], start=1):
-            processes.append(_WorkerProcess.start(i, {**job, "ends": {str(p): ends[p] for p in share}}))
+        for i, (share_ends, order_share) in enumerate(shares[1:], start=1):
+            job_ends = {str(p): o for p, o in share_ends.items()}
+            processes.append(_WorkerProcess.start(i, {**job, "ends": job_ends, "share": order_share}))
         reader = _Reports(processes)
         reader.start()
 
         def report(done: int, events: int) -> None:
             reader.stop_if_needed()
             others_done, others_events = reader.totals()
-            on_progress(done + others_done, events + others_events)
+            on_progress((done + others_done) // scale, events + others_events)
 
         try:
             here = _replay_share(
-                settings, projection, {p: ends[p] for p in shares[0]}, fresh, fingerprint, batch_size, flush_every,
+                settings, projection, shares[0][0], shares[0][1], fresh, fingerprint, batch_size, flush_every,
                 max_cached_rows, report,
             )
         except _ShareStopped:
@@ -169,7 +225,7 @@ def replay_in_processes(
             while reader.is_alive():  # the other shares: keep reporting their progress
                 reader.join(timeout=0.5)
                 done, events = reader.totals()
-                on_progress(done + here.done, events + here.stats.events)
+                on_progress((done + here.done) // scale, events + here.stats.events)
         reader.raise_failure()
         return [here, *reader.results()]
     finally:
@@ -358,8 +414,8 @@ def main() -> None:
     try:
         projection = getattr(importlib.import_module(job["module"]), job["qualname"])
         result = _replay_share(
-            settings, projection, ends, job["fresh"], job["fingerprint"], job["batch_size"], job["flush_every"],
-            job["max_cached_rows"], report,
+            settings, projection, ends, job["share"], job["fresh"], job["fingerprint"], job["batch_size"],
+            job["flush_every"], job["max_cached_rows"], report,
         )
     except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it as one line
         result = ShareResult(error=f"rebuild worker: {type(e).__name__}: {e}")
@@ -370,6 +426,7 @@ def _replay_share(
     settings: Settings,
     projection: type[Projection],
     ends: dict[int, int],
+    order_share: list[int] | None,
     fresh: bool,
     fingerprint: str | None,
     batch_size: int,
@@ -377,17 +434,20 @@ def _replay_share(
     max_cached_rows: int,
     report: Callable[[int, int], None],
 ) -> ShareResult:
-    """Replay the partitions of ``ends`` into the shadow tables (in whichever process calls it)."""
+    """Replay the partitions of ``ends`` (or the embedded log's ``order_share``) into the shadow tables.
+
+    In whichever process calls it.
+    """
     engine = rm.create_read_model_engine(settings.read_model_url, writer=True)
+    orders: Orders | None = None
     try:
         tables = rm.shadow_tables(projection, engine.dialect.name == "postgresql")
         worker = ReplayWorker(
             engine, projection, tables, fresh=fresh, flush_every=flush_every, max_cached_rows=max_cached_rows,
-            partitions=ends, fingerprint=fingerprint,
+            partitions=ends if order_share is None else None, fingerprint=fingerprint,
+            slot=None if order_share is None else order_share[0],
         )
         starts = worker.reload()
-
-        source = KafkaSource(settings.kafka_bootstrap, settings.topic)
         done = 0
 
         def on_batch(p: Any) -> None:
@@ -396,7 +456,14 @@ def _replay_share(
             report(p.done, p.events)
 
         with fewer_collections():
-            stats = asyncio.run(replay_kafka(source, worker, starts, on_batch, batch_size, time.perf_counter(), ends))
+            if order_share is None:
+                source = KafkaSource(settings.kafka_bootstrap, settings.topic)
+                replay = replay_kafka(source, worker, starts, on_batch, batch_size, time.perf_counter(), ends)
+                stats = asyncio.run(replay)
+            else:
+                orders = open_orders(settings)
+                embedded = EmbeddedSource(orders, share=(order_share[0], order_share[1]))
+                stats = replay_embedded(embedded, worker, starts, on_batch, batch_size, time.perf_counter(), ends)
         halt = None
         if worker.halt is None:
             worker.flush()
@@ -404,6 +471,8 @@ def _replay_share(
             halt = f"{worker.halt.describe()}: {last_halt_error(engine, projection.name, worker.halt)}"
         return ShareResult(done, stats, halt, peak_rss_mb=peak_rss_mb())
     finally:
+        if orders is not None:
+            orders.close()
         engine.dispose()
 
 

@@ -250,10 +250,14 @@ class _Sources:
         self.kafka = KafkaSource(settings.kafka_bootstrap, settings.topic) if settings.uses_kafka else None
 
     @property
-    def embedded(self) -> EmbeddedSource:
+    def orders(self) -> Orders:
         if self._orders is None:
             self._orders = open_orders(self.settings)
-        return EmbeddedSource(self._orders)
+        return self._orders
+
+    @property
+    def embedded(self) -> EmbeddedSource:
+        return EmbeddedSource(self.orders)
 
 
 # --------------------------------------------------------------------- run
@@ -610,7 +614,10 @@ def _rebuild(
     started = time.perf_counter()
     postgres = engine.dialect.name == "postgresql"
     tables = rm.shadow_tables(projection, postgres)
-    fingerprint = rm.schema_fingerprint(projection, engine)
+    # The embedded log split by order keeps one checkpoint per share: a
+    # rebuild resumes them only with as many shares.
+    order_shares = 1 if sources.kafka is not None else parallel.embedded_shares(settings, projection, sources.orders)
+    fingerprint = rm.schema_fingerprint(projection, engine) + (f"/{order_shares} shares" if order_shares > 1 else "")
     with engine.begin() as conn:
         rm.lock(conn, projection.name, bk.REBUILD)
         state = rm.read_state(conn, projection.name)
@@ -626,8 +633,14 @@ def _rebuild(
             rm.set_rebuild_fingerprint(conn, projection.name, fingerprint)
     ends = asyncio.run(sources.kafka.end_offsets()) if sources.kafka is not None else None
     if ends is not None and parallel.splittable(settings, projection, len(ends)):
-        stats = _replay_kafka_in_processes(
+        stats = _replay_in_processes(
             engine, settings, ends, projection, not resumable, fingerprint, progress, batch_size, flush_every, started
+        )
+    elif order_shares > 1:
+        ends = sources.embedded.end_offsets()
+        stats = _replay_in_processes(
+            engine, settings, ends, projection, not resumable, fingerprint, progress, batch_size, flush_every, started,
+            order_shares,
         )
     else:
         with fewer_collections():
@@ -639,6 +652,10 @@ def _rebuild(
         with engine.begin() as conn:
             rm.index_shadow_pg(conn, tables)
     with engine.begin() as conn:
+        if order_shares > 1:
+            # Every share has replayed the log up to its end: one checkpoint again.
+            assert ends is not None
+            rm.replace_offsets(conn, projection.name, bk.REBUILD, ends)
         rm.swap_in(conn, tables)
     stats.seconds = time.perf_counter() - started
     return stats
@@ -672,7 +689,7 @@ def _replay_in_process(
     )
 
 
-def _replay_kafka_in_processes(
+def _replay_in_processes(
     engine: Engine,
     settings: Settings,
     ends: Mapping[int, int],
@@ -683,11 +700,14 @@ def _replay_kafka_in_processes(
     batch_size: int,
     flush_every: int,
     started: float,
+    order_shares: int = 1,
 ) -> RunStats:
-    """The partitions shared out over processes (see ``adapters.parallel_replay``)."""
+    """The partitions (Kafka) or the orders (embedded) shared out over processes (see ``adapters.parallel_replay``)."""
     with engine.connect() as conn:
         starts = rm.read_offsets(conn, projection.name, bk.REBUILD)
         conn.rollback()
+    if order_shares > 1:  # one checkpoint per share of the log's one partition: where the slowest is
+        starts = {p: min(starts.get(k, 0) for k in range(order_shares)) for p in ends}
     total = sum(max(0, end - starts.get(p, 0)) for p, end in ends.items())
 
     def on_progress(done: int, events: int) -> None:
@@ -697,7 +717,7 @@ def _replay_kafka_in_processes(
     on_progress(0, 0)
     shares = parallel.replay_in_processes(
         settings, projection, ends, fresh=fresh, fingerprint=fingerprint, batch_size=batch_size,
-        flush_every=flush_every, on_progress=on_progress,
+        flush_every=flush_every, on_progress=on_progress, order_shares=order_shares,
     )
     # shares[0] was replayed in this process; the others each in a worker process.
     stats = RunStats(processes=len(shares), worker_peak_rss_mb=[share.peak_rss_mb for share in shares[1:]])

@@ -553,6 +553,20 @@ def write_offsets(
         )
 
 
+def replace_offsets(conn: Connection, projection: str, target: str, offsets: Mapping[int, int]) -> None:
+    """Make ``offsets`` the only checkpoints of ``projection`` for ``target`` (in the caller's transaction)."""
+    c = bk.checkpoints.c
+    conn.execute(delete(bk.checkpoints).where(c.projection == projection, c.target == target))
+    if offsets:
+        conn.execute(
+            insert(bk.checkpoints),
+            [
+                {"projection": projection, "target": target, "partition": p, "next_offset": o}
+                for p, o in sorted(offsets.items())
+            ],
+        )
+
+
 def read_state(conn: Connection, projection: str) -> StateRow | None:
     s = bk.projection_state.c
     row = conn.execute(select(bk.projection_state).where(s.projection == projection)).mappings().first()

@@ -47,7 +47,7 @@ from sqlalchemy.exc import OperationalError
 from adapters import read_models as rm
 from adapters.projection_stats import Progress, ProgressCallback, RunStats
 from adapters.read_models import FencedError, SqlRows, Tables
-from adapters.sources import EmbeddedSource, KafkaSource, message_of
+from adapters.sources import EMBEDDED_PARTITION, EmbeddedSource, KafkaSource, message_of
 from projections import bookkeeping as bk
 from projections.contract import Projection
 from projections.engine import BatchResult, DeadLetter, Halt, Message, apply_batch
@@ -198,6 +198,7 @@ class ReplayWorker:
         max_cached_rows: int | None = None,
         partitions: Collection[int] | None = None,
         fingerprint: str | None = None,
+        slot: int | None = None,
     ) -> None:
         self.engine = engine
         # The rebuild's identity (code version and table definitions) recorded
@@ -207,6 +208,10 @@ class ReplayWorker:
         # Only these partitions (None: all): a worker of a partition-parallel
         # rebuild, whose rows no other worker touches (see adapters.parallel_replay).
         self.partitions = None if partitions is None else frozenset(partitions)
+        # A worker of a rebuild of the embedded log split by order (its source
+        # reads one share): its offset in the log's one partition is stored as
+        # checkpoint ``slot``, one per share; the swap makes them one again.
+        self.slot = slot
         self.projection = projection()
         self.name = projection.name
         self.tables = tables
@@ -288,9 +293,18 @@ class ReplayWorker:
         self.rows.committed()
 
     def _own(self, offsets: dict[int, int]) -> dict[int, int]:
+        """This worker's offsets (by source partition) among the rebuild's checkpoints."""
+        if self.slot is not None:
+            return {EMBEDDED_PARTITION: offsets[self.slot]} if self.slot in offsets else {}
         if self.partitions is None:
             return offsets
         return {p: o for p, o in offsets.items() if p in self.partitions}
+
+    def _checkpoints(self, offsets: Mapping[int, Any]) -> dict[int, Any]:
+        """This worker's offsets as the checkpoints that store them (the inverse of :meth:`_own`)."""
+        if self.slot is not None:
+            return {self.slot: offsets.get(EMBEDDED_PARTITION)}
+        return dict(offsets)
 
     def _commit(self) -> None:
         with self.engine.begin() as conn:
@@ -314,7 +328,13 @@ class ReplayWorker:
                 rm.insert_dead_letters(
                     conn, self.name, self.target, [DeadLetter(halt.message, halt.error, bk.HALTED_AT)]
                 )
-            rm.write_offsets(conn, self.name, self.target, {p: self.stored.get(p) for p in self.applied}, self.applied)
+            rm.write_offsets(
+                conn,
+                self.name,
+                self.target,
+                self._checkpoints({p: self.stored.get(p) for p in self.applied}),
+                self._checkpoints(self.applied),
+            )
 
 
 # ------------------------------------------------------------ the loops
@@ -359,10 +379,12 @@ def replay_embedded(
     progress: ProgressCallback | None,
     batch_size: int,
     started: float,
+    ends: Mapping[int, int] | None = None,
 ) -> RunStats:
-    """Replay the embedded log (one partition) up to its end now."""
+    """Replay the embedded log (one partition) up to ``ends`` (default: its end now)."""
     stats = RunStats()
-    ends = source.end_offsets()
+    if ends is None:
+        ends = source.end_offsets()
     report_progress(progress, worker, starts, ends, stats, started)
     while not worker.caught_up(ends):
         messages = source.read(worker.next_offset(0), batch_size)

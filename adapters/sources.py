@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
 from adapters.envelope import PoisonMessageError, decode
-from adapters.stored_events import StoredLog, StoredRow, decoder_for
+from adapters.stored_events import Share, StoredLog, StoredRow, decoder_for
 from domain.application import Orders
 from domain.events import EVENT_TYPES, EventRecord, SchemaVersionTooNewError
 from projections.engine import Message
@@ -46,14 +46,19 @@ PARTITION_FETCH_MAX_BYTES = 2 * 1024 * 1024
 
 
 class EmbeddedSource:
-    """The ``Orders`` notification log as one partition (offset = notification id)."""
+    """The ``Orders`` notification log as one partition (offset = notification id).
+
+    Given a ``share`` (k, n), :meth:`read` gives only the events of the orders
+    in share k of n (a worker of a split rebuild, see adapters.parallel_replay).
+    """
 
     partitions = (EMBEDDED_PARTITION,)
 
-    def __init__(self, orders: Orders) -> None:
+    def __init__(self, orders: Orders, share: Share | None = None) -> None:
         self.orders = orders
         self.recorder = orders.recorder
         self.log = StoredLog(orders)
+        self.share = share
         self._decode = decoder_for(orders)
 
     def end_offsets(self) -> dict[int, int]:
@@ -62,8 +67,8 @@ class EmbeddedSource:
         return {EMBEDDED_PARTITION: 0 if last is None else last + 1}
 
     def read(self, start: int, limit: int) -> list[Message]:
-        """Up to ``limit`` messages at offsets >= ``start``, in log order."""
-        return [self.message(row) for row in self.log.read(start, limit)]
+        """Up to ``limit`` messages at offsets >= ``start``, in log order (of this source's share)."""
+        return [self.message(row) for row in self.log.read(start, limit, share=self.share)]
 
     def refetch(self, partition: int, offset: int, payload: bytes | None) -> Message:
         """The message at ``offset`` again (a dead letter being retried)."""

@@ -1,0 +1,142 @@
+"""A rebuild from the embedded log of a projection keyed by order id, split over processes by order."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from adapters import parallel_replay as parallel
+from adapters import projection_runner as runner
+from adapters import read_models as rm
+from adapters.config import Settings
+from adapters.event_store import open_orders
+from adapters.migrations import upgrade
+from adapters.simulation import simulate_day
+from domain.application import Orders
+from projections import bookkeeping as bk
+from projections.customer_orders import CustomerOrders
+from projections.order_summary import OrderSummary
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    s = Settings(
+        event_store_url=f"sqlite:///{tmp_path}/events.db",
+        read_model_url=f"sqlite:///{tmp_path}/read_models.db",
+        rebuild_processes=2,
+    )
+    upgrade(s, [OrderSummary, CustomerOrders])
+    return s
+
+
+@pytest.fixture
+def orders(settings: Settings) -> Iterator[Orders]:
+    app = open_orders(settings)
+    simulate_day(app, 40, n_customers=10, seed=11)
+    yield app
+    app.close()
+
+
+def snapshot(settings: Settings, projection) -> dict[str, list]:
+    engine = rm.create_read_model_engine(settings.read_model_url)
+    with engine.connect() as conn:
+        out = {t.name: conn.execute(select(t).order_by(*t.primary_key.columns)).all() for t in projection.tables()}
+    engine.dispose()
+    return out
+
+
+def live_offsets(settings: Settings, projection) -> dict[int, int]:
+    engine = rm.create_read_model_engine(settings.read_model_url)
+    with engine.connect() as conn:
+        offsets = rm.read_offsets(conn, projection.name, bk.LIVE)
+    engine.dispose()
+    return offsets
+
+
+def events_in(orders: Orders) -> int:
+    return len(orders.recorder.select_notifications(start=0, limit=1_000_000))
+
+
+class Crash(Exception):
+    pass
+
+
+def test_an_order_keyed_projection_is_rebuilt_by_two_processes_into_the_incremental_tables(settings, orders):
+    runner.run_until_caught_up(settings, [OrderSummary], orders=orders)
+    incremental = snapshot(settings, OrderSummary)
+    stats = runner.rebuild(settings, OrderSummary, orders=orders)
+    assert (stats.processes, stats.events) == (2, events_in(orders))
+    assert snapshot(settings, OrderSummary) == incremental
+
+
+def test_after_a_split_rebuild_live_processing_goes_on_from_the_logs_end_with_no_gap_or_double_count(
+    settings, orders
+):
+    runner.rebuild(settings, OrderSummary, orders=orders)
+    assert live_offsets(settings, OrderSummary) == orders_end(orders)
+    before = events_in(orders)
+    simulate_day(orders, 5, n_customers=3, seed=12)
+    stats = runner.run_until_caught_up(settings, [OrderSummary], orders=orders)
+    assert stats.applied == events_in(orders) - before
+    rebuilt_then_live = snapshot(settings, OrderSummary)
+    runner.rebuild(settings, OrderSummary, orders=orders)
+    assert snapshot(settings, OrderSummary) == rebuilt_then_live
+
+
+def orders_end(orders: Orders) -> dict[int, int]:
+    return {0: orders.recorder.max_notification_id() + 1}
+
+
+def test_a_projection_with_rows_shared_across_orders_is_rebuilt_by_one_process(settings, orders):
+    runner.run_until_caught_up(settings, [CustomerOrders], orders=orders)
+    incremental = snapshot(settings, CustomerOrders)
+    stats = runner.rebuild(settings, CustomerOrders, orders=orders)
+    assert stats.processes == 1
+    assert snapshot(settings, CustomerOrders) == incremental
+
+
+def test_an_interrupted_split_rebuild_resumes_from_the_shares_checkpoints(settings, orders):
+    runner.run_until_caught_up(settings, [OrderSummary], orders=orders)
+    incremental = snapshot(settings, OrderSummary)
+    reports = []
+
+    def crash(p: runner.Progress) -> None:
+        reports.append(p)
+        if len(reports) == 4:
+            raise Crash
+
+    # Batches of 10, each process commits every 10 messages (its half of 20).
+    with pytest.raises(Crash):
+        runner.rebuild(settings, OrderSummary, orders=orders, batch_size=10, flush_every=20, progress=crash)
+    assert snapshot(settings, OrderSummary) == incremental  # the live tables served throughout
+    stats = runner.rebuild(settings, OrderSummary, orders=orders, batch_size=10)
+    assert 0 < stats.events < events_in(orders)
+    assert snapshot(settings, OrderSummary) == incremental
+    assert live_offsets(settings, OrderSummary) == orders_end(orders)
+
+
+def test_an_interrupted_split_rebuild_resumed_with_another_number_of_processes_starts_over(settings, orders):
+    runner.run_until_caught_up(settings, [OrderSummary], orders=orders)
+    incremental = snapshot(settings, OrderSummary)
+
+    def crash(p: runner.Progress) -> None:
+        if p.events:
+            raise Crash
+
+    with pytest.raises(Crash):
+        runner.rebuild(settings, OrderSummary, orders=orders, batch_size=10, flush_every=20, progress=crash)
+    three = dataclasses.replace(settings, rebuild_processes=3)
+    stats = runner.rebuild(three, OrderSummary, orders=orders)
+    assert (stats.processes, stats.events) == (3, events_in(orders))
+    assert snapshot(settings, OrderSummary) == incremental
+
+
+def test_an_event_store_other_processes_cannot_open_is_not_split(settings, orders, tmp_path):
+    other = dataclasses.replace(settings, event_store_url=f"sqlite:///{tmp_path}/another.db")
+    assert parallel.embedded_shares(settings, OrderSummary, orders) == 2
+    assert parallel.embedded_shares(other, OrderSummary, orders) == 1
+    assert parallel.embedded_shares(dataclasses.replace(settings, rebuild_processes=1), OrderSummary, orders) == 1
