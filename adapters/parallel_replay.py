@@ -13,7 +13,7 @@ job on stdin, their progress and result as lines on stdout.
 
 The embedded log is one partition: there each worker reads the whole log
 but only the events of its share of the orders (k of n by the order id's
-last byte, filtered by the database, see ``adapters.stored_events``), and
+last character, filtered by the database, see ``adapters.stored_events``), and
 stores its progress as a checkpoint of its own (partition k of the rebuild's
 checkpoints); the swap turns them into the log's one checkpoint again, at the
 end offset every share reached.
@@ -90,8 +90,8 @@ def splittable(settings: Settings, projection: type[Projection], partitions: int
     return process_count(settings, partitions) > 1 and order_keyed(projection) and importable(projection)
 
 
-# Shares of the orders an embedded rebuild can be split into (the order id's last byte).
-ORDER_SHARES = 256
+# Shares of the orders an embedded rebuild can be split into (see stored_events.order_share).
+ORDER_SHARES = 10
 
 
 def embedded_shares(settings: Settings, projection: type[Projection], orders: Orders) -> int:

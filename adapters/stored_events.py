@@ -40,18 +40,17 @@ StoredRow = tuple[int, str, int, str, bytes]
 # (k, n): share k of n of the orders (see order_share).
 Share = tuple[int, int]
 
-_HEX = "0123456789abcdef"
-
-
 def order_share(order_id: str, shares: int) -> int:
-    """Which of ``shares`` shares an order's events belong to: the UUID's last byte modulo ``shares``.
+    """Which of ``shares`` shares an order's events belong to.
 
-    Every event of an order falls in one share. The same rule is written in
-    SQL for each database (``StoredLog``); a character that is not a hex
-    digit counts as -1, so any id falls in some share.
+    The code point of the id's last character (lower case) modulo ``shares``:
+    every event of an order falls in one share, and UUID text ends in one of
+    16 hex digits, which spread over up to 10 shares (``0``-``9`` are ten
+    consecutive code points). The same rule is written in SQL for each
+    database (``StoredLog``), as cheap as the database can compute it for
+    every row it skips.
     """
-    text = order_id.lower()
-    return (_HEX.find(text[-2:-1]) * 16 + _HEX.find(text[-1:])) % shares
+    return (ord(order_id[-1].lower()) if order_id else 0) % shares
 
 
 def _plain(value: Any) -> Any:
@@ -199,12 +198,8 @@ class StoredLog:
         params: tuple[int, ...] = (start, _NO_STOP if stop is None else stop)
         shared = ""
         if share is not None:
-            # order_share in SQL: the last two characters as hex digits (-1 if
-            # not one), modulo n made non-negative.
-            digit = "(instr('{hex}', lower(substr(originator_id, {at}, 1))) - 1)"
-            last_byte = f"({digit.format(hex=_HEX, at=-2)} * 16 + {digit.format(hex=_HEX, at=-1)})"
-            shared = f" AND (({last_byte} % ?) + ?) % ? = ?"
-            params += (share[1], share[1], share[1], share[0])
+            shared = " AND coalesce(unicode(lower(substr(originator_id, -1))), 0) % ? = ?"  # order_share
+            params += (share[1], share[0])
         query = (
             f"SELECT rowid, originator_id, originator_version, topic, state FROM {rec.events_table_name} "
             f"WHERE rowid {'>=' if inclusive else '>'} ? AND rowid <= ?{shared} ORDER BY rowid LIMIT ?"
@@ -231,7 +226,7 @@ class StoredLog:
 def _postgres_log_query(recorder: PostgresApplicationRecorder, inclusive: bool, bounded: bool, shared: bool) -> Any:
     """The recorder's ``select_notifications`` SQL: ``notification_id <= stop`` only when bounded.
 
-    ``shared``: only one share of the orders (order_share: the UUID's last byte).
+    ``shared``: only one share of the orders (order_share: the last character's code point).
 
     The upper bound matters to the planner: on a table not yet analyzed (a
     bulk load autovacuum has not reached) a two-sided range is estimated at
@@ -249,7 +244,7 @@ def _postgres_log_query(recorder: PostgresApplicationRecorder, inclusive: bool, 
         table=Identifier(recorder.events_table_name),
         op=SQL(">=" if inclusive else ">"),
         upper=SQL(" AND notification_id <= %s" if bounded else ""),
-        share=SQL(" AND get_byte(uuid_send(originator_id), 15) %% %s = %s" if shared else ""),
+        share=SQL(" AND ascii(right(originator_id::text, 1)) %% %s = %s" if shared else ""),
     )
 
 

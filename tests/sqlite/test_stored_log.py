@@ -80,8 +80,13 @@ def test_a_share_read_counts_only_its_own_rows_against_the_limit(orders_app: Ord
     assert log.read(own[4][0], 3, inclusive=False, share=(1, 2)) == own[5:8]
 
 
-def test_the_share_of_an_order_is_the_last_byte_of_its_uuid_modulo_the_shares():
-    assert order_share("0b7e4c0e-56a8-4a4e-8f0a-3a1f1c6d2bff", 2) == 255 % 2
-    assert order_share("0b7e4c0e-56a8-4a4e-8f0a-3a1f1c6d2b10", 3) == 16 % 3
-    assert order_share("0B7E4C0E56A84A4E8F0A3A1F1C6D2B0A", 4) == 10 % 4
-    assert order_share("not-a-uuid", 3) in range(3)
+def test_the_share_of_an_order_is_its_last_characters_code_point_modulo_the_shares():
+    assert order_share("0b7e4c0e-56a8-4a4e-8f0a-3a1f1c6d2bff", 2) == ord("f") % 2
+    assert order_share("0b7e4c0e-56a8-4a4e-8f0a-3a1f1c6d2b17", 3) == ord("7") % 3
+    assert order_share("0B7E4C0E56A84A4E8F0A3A1F1C6D2B0A", 4) == ord("a") % 4
+    assert order_share("", 3) == 0
+
+
+def test_up_to_ten_shares_each_get_some_of_the_hex_digits_an_order_id_ends_in():
+    for n in range(1, 11):
+        assert {order_share(f"0b7e4c0e-56a8-4a4e-8f0a-3a1f1c6d2b1{d}", n) for d in "0123456789abcdef"} == set(range(n))
