@@ -114,6 +114,11 @@ def create_read_model_engine(url: str, *, writer: bool = False) -> Engine:
     )
 
 
+# Execution option: this connection of a writer engine only reads (SQLite: a
+# plain BEGIN, which does not wait for another process's write lock).
+READ_ONLY = "orderstream_read_only"
+
+
 def _sqlite_engine(url: str, writer: bool) -> Engine:
     path = url.split(":///", 1)[1] if ":///" in url else ""
     if not path or path == ":memory:":
@@ -142,7 +147,7 @@ def _sqlite_engine(url: str, writer: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql(begin)
+        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else begin)
 
     return engine
 

@@ -155,8 +155,13 @@ class ReplayRows(SqlRows):
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
-        """A connection of its own for reads (rolled back after)."""
-        with self.engine.connect() as conn, self._using(conn):
+        """A connection of its own for reads (rolled back after).
+
+        Read-only: on SQLite it reads the last commit without waiting for the
+        write lock, which another worker of a split rebuild may hold while it
+        flushes. The rows it reads back were committed by this worker.
+        """
+        with self.engine.connect() as conn, self._using(conn.execution_options(**{rm.READ_ONLY: True})):
             try:
                 yield
             finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from adapters import projection_runner as runner
@@ -116,4 +118,28 @@ def test_a_flush_after_a_rebuild_of_other_code_replaced_the_shadow_tables_is_fen
     with pytest.raises(rm.FencedError, match="another rebuild, of other code"):
         worker.flush()
     assert table_rows_of(engine, tables) == []
+    engine.dispose()
+
+
+def test_reading_rows_back_does_not_wait_for_another_processs_write_lock(migrated, orders, monkeypatch):
+    simulate(orders, n_orders=10)
+    monkeypatch.setattr(rm, "SQLITE_BUSY_TIMEOUT_MS", 200)  # a read that waits for the lock fails fast
+    monkeypatch.setattr(replay, "DB_ATTEMPTS", 1)
+    engine, tables = _fresh_shadow(migrated)
+    worker = ReplayWorker(engine, OrderEvents, tables, fresh=True, flush_every=10**6, max_cached_rows=0)
+    worker.reload()
+    messages = EmbeddedSource(orders).read(0, 10_000)
+    worker.process(messages)
+    worker.flush()  # every row stored, none kept in memory
+    table = tables.order_keyed[0]
+    keys = [(m.aggregate_id,) for m in messages]
+    assert not any(worker.rows.cached(table, key) for key in keys)
+    other = sqlite3.connect(migrated.read_model_url.split(":///", 1)[1])
+    other.execute("BEGIN IMMEDIATE")  # another worker flushing
+    try:
+        worker.rows.load_misses(messages)
+    finally:
+        other.rollback()
+        other.close()
+    assert all(worker.rows.cached(table, key) for key in keys)
     engine.dispose()
