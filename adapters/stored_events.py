@@ -109,14 +109,15 @@ def decode_stored(topic: str, originator_id: Any, originator_version: int, state
     occurred_at, schema_version, values = split_state(state)
     data = values if schema_version == current else upcast(topic, schema_version, values)
     aggregate_id = str(originator_id)
+    # Positional: EventRecord's field order (keywords cost ~0.5 us per event).
     return EventRecord(
-        event_id=event_id_for(aggregate_id, originator_version),
-        event_type=topic,
-        schema_version=current,
-        aggregate_id=aggregate_id,
-        aggregate_version=int(originator_version),
-        occurred_at=occurred_at,
-        data=data,
+        event_id_for(aggregate_id, originator_version),
+        topic,
+        current,
+        aggregate_id,
+        int(originator_version),
+        occurred_at,
+        data,
     )
 
 

@@ -20,7 +20,8 @@ from domain.order import Order
 _ENVELOPE_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
 EVENT_ID_NAMESPACE = UUID("0b7e4c0e-56a8-4a4e-8f0a-3a1f1c6d2b75")
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
-_VARIANT = "89ab"
+_NAMESPACE_SHA1 = hashlib.sha1(_NAMESPACE_BYTES)
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # hex digit -> variant digit
 
 EVENT_TYPES: dict[str, type] = {
     cls.TOPIC: cls
@@ -70,9 +71,11 @@ def event_id_for(aggregate_id: UUID | str, aggregate_version: int) -> str:
     Equal to ``str(uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{aggregate_version}"))``,
     computed without UUID objects because every published event needs one.
     """
-    h = hashlib.sha1(_NAMESPACE_BYTES + f"{aggregate_id}:{aggregate_version}".encode()).hexdigest()
+    digest = _NAMESPACE_SHA1.copy()  # the namespace hashed once
+    digest.update(f"{aggregate_id}:{aggregate_version}".encode())
+    h = digest.hexdigest()
     # Version nibble 5, RFC 4122 variant bits 10xx.
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def schema_version_of(event_type: str) -> int:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from uuid import UUID
+from uuid import UUID, uuid4, uuid5
 
 import pytest
 
 from domain.events import (
+    EVENT_ID_NAMESPACE,
     EVENT_TYPES,
     SchemaVersionTooNewError,
     UnknownEventTypeError,
@@ -79,3 +80,9 @@ def test_an_event_record_carries_plain_json_values():
 def test_an_event_id_is_the_same_for_the_same_aggregate_and_version():
     order_id = UUID("3f2b8c1e-9a4d-4f6e-b1c2-7d8e9f0a1b2c")
     assert event_id_for(order_id, 3) == event_id_for(str(order_id), 3) != event_id_for(order_id, 4)
+
+
+def test_an_event_id_is_the_uuid5_of_its_order_and_version_in_the_event_id_namespace():
+    for version in range(1, 300):
+        order_id = str(uuid4())
+        assert event_id_for(order_id, version) == str(uuid5(EVENT_ID_NAMESPACE, f"{order_id}:{version}"))
