@@ -14,7 +14,7 @@ the CLI and handed to the builders in ``adapters/`` (the composition root).
 | ORDERS_ALLOW_FINITE_RETENTION| no                               | let the relay use a topic that deletes history |
 | ORDERS_RELAY_POLL_INTERVAL   | 0.05                             | seconds between log polls on SQLite       |
 | ORDERS_PROJECTIONS           | (empty)                          | extra projections, comma-separated module:Class |
-| ORDERS_REBUILD_PROCESSES     | 0 (one per CPU core)             | processes a Kafka rebuild of a projection keyed by order id uses |
+| ORDERS_REBUILD_PROCESSES     | 0 (one per CPU core)             | processes a rebuild of a projection keyed by order id uses |
 """
 
 from __future__ import annotations
