@@ -9,10 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from adapters import projection_runner as runner
-from adapters import read_models as rm
 from adapters.config import Settings
 from adapters.event_store import open_orders
 from adapters.migrations import upgrade
@@ -23,6 +21,7 @@ from domain.events import record_of
 from projections.customer_orders import CustomerOrders
 from projections.order_summary import OrderSummary
 from tests.integration.test_projection_runner_kafka import publish, publish_events
+from tests.sqlite.read_model_rows import snapshot
 
 
 @pytest.fixture
@@ -45,14 +44,6 @@ def settings(kafka_bootstrap, kafka_topic, make_pg_database, tmp_path) -> Settin
     )
     upgrade(s, [OrderSummary, CustomerOrders])
     return s
-
-
-def snapshot(settings: Settings, projection) -> dict[str, list]:
-    engine = rm.create_read_model_engine(settings.read_model_url)
-    with engine.connect() as conn:
-        out = {t.name: conn.execute(select(t).order_by(*t.primary_key.columns)).all() for t in projection.tables()}
-    engine.dispose()
-    return out
 
 
 def test_an_order_keyed_projection_is_rebuilt_by_two_processes_into_the_incremental_tables(settings, history):

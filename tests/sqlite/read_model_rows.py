@@ -1,9 +1,13 @@
-"""Fill read-model tables from order stories, through the projections' own handlers."""
+"""Fill read-model tables from order stories, through the projections' own handlers; read them back whole."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from typing import Any
 
+from sqlalchemy import Connection, select
+
+from adapters import read_models as rm
+from adapters.config import Settings
 from projections import BUILT_IN
 from projections.testing import project
 from tests.unit.projections.stories import OrderStory, at
@@ -24,3 +28,12 @@ def placed_at(story: OrderStory, when: str) -> OrderStory:
     """``story`` with its placement at ``when`` (ISO text)."""
     story.records[0] = at(story.records[0], when)
     return story
+
+
+def snapshot(settings: Settings, projection: Any) -> dict[str, list]:
+    """Every row of ``projection``'s live tables, by table name, in key order."""
+    engine = rm.create_read_model_engine(settings.read_model_url)
+    with engine.connect() as conn:
+        out = {t.name: conn.execute(select(t).order_by(*t.primary_key.columns)).all() for t in projection.tables()}
+    engine.dispose()
+    return out

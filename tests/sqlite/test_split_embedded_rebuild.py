@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from adapters import parallel_replay as parallel
 from adapters import projection_runner as runner
@@ -20,6 +19,7 @@ from domain.application import Orders
 from projections import bookkeeping as bk
 from projections.customer_orders import CustomerOrders
 from projections.order_summary import OrderSummary
+from tests.sqlite.read_model_rows import snapshot
 
 
 @pytest.fixture
@@ -39,14 +39,6 @@ def orders(settings: Settings) -> Iterator[Orders]:
     simulate_day(app, 40, n_customers=10, seed=11)
     yield app
     app.close()
-
-
-def snapshot(settings: Settings, projection) -> dict[str, list]:
-    engine = rm.create_read_model_engine(settings.read_model_url)
-    with engine.connect() as conn:
-        out = {t.name: conn.execute(select(t).order_by(*t.primary_key.columns)).all() for t in projection.tables()}
-    engine.dispose()
-    return out
 
 
 def live_offsets(settings: Settings, projection) -> dict[int, int]:
