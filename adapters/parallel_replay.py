@@ -13,10 +13,10 @@ job on stdin, their progress and result as lines on stdout.
 
 The embedded log is one partition: there each worker reads the whole log
 but only the events of its share of the orders (k of n by the order id's
-last character, filtered by the database, see ``adapters.stored_events``), and
+last hex digit, filtered by the database, see ``adapters.stored_events``), and
 stores its progress as a checkpoint of its own (partition k of the rebuild's
 checkpoints); the swap turns them into the log's one checkpoint again, at the
-end offset every share reached.
+end offset taken when the rebuild started, which every share replayed up to.
 
 Projections with shared rows (per customer, per SKU, ...) are replayed by one
 process, as before: two workers could not both read-modify-write such a row.
@@ -55,6 +55,7 @@ from adapters.replay import (
     replay_kafka,
 )
 from adapters.sources import EmbeddedSource, KafkaSource
+from adapters.stored_events import ORDER_SHARES, OrderShare
 from domain.application import Orders
 from projections.contract import Projection
 
@@ -90,15 +91,11 @@ def splittable(settings: Settings, projection: type[Projection], partitions: int
     return process_count(settings, partitions) > 1 and order_keyed(projection) and importable(projection)
 
 
-# Shares of the orders an embedded rebuild can be split into (see stored_events.order_share).
-ORDER_SHARES = 10
-
-
 def embedded_shares(settings: Settings, projection: type[Projection], orders: Orders) -> int:
     """Into how many shares of the orders a rebuild of ``projection`` from ``orders``' log is split (1: none).
 
-    Only when the worker processes can open the same store themselves: the
-    configured SQLite file or PostgreSQL database, the one ``orders`` uses.
+    Only when the worker processes, opening the store from ``settings``
+    themselves, open the very store ``orders`` uses, the same way.
     """
     count = process_count(settings, ORDER_SHARES)
     if count == 1 or not (order_keyed(projection) and importable(projection)):
@@ -109,12 +106,23 @@ def embedded_shares(settings: Settings, projection: type[Projection], orders: Or
 
 
 def _opens_store_of(settings: Settings, orders: Orders) -> bool:
-    """``open_orders(settings)`` in another process opens the store ``orders`` uses (not one in memory)."""
-    if settings.event_store_kind == "sqlite" and "memory" in str(settings.sqlite_path):
-        return False
+    """``open_orders(settings)`` in a worker opens what ``orders`` uses: its whole environment, no store in memory."""
     wanted = eventsourcing_env(settings)
-    keys = ("PERSISTENCE_MODULE", "SQLITE_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME")
-    return all(orders.env.get(key) == wanted[key] for key in keys if key in wanted)
+    sqlite_file = wanted.get("SQLITE_DBNAME", "")
+    if ":memory:" in sqlite_file or "mode=memory" in sqlite_file:
+        return False
+    # What eventsourcing would configure a worker's store from (its defaults,
+    # the inherited process environment, the settings) equals what ``orders``
+    # was configured from: the same store, schema, cipher and compressor.
+    return _store_config(orders.construct_env(orders.name, wanted)) == _store_config(orders.env)
+
+
+_STORE_KEYS = ("PERSISTENCE_MODULE", "SQLITE_", "POSTGRES_", "CIPHER_", "COMPRESSOR_")
+
+
+def _store_config(env: Mapping[str, str]) -> dict[str, str]:
+    """The entries of an eventsourcing environment that say where and how events are stored."""
+    return {k: v for k, v in env.items() if k.removeprefix("ORDERS_").startswith(_STORE_KEYS)}
 
 
 def process_count(settings: Settings, partitions: int) -> int:
@@ -142,6 +150,7 @@ class ShareResult:
     halt: str | None = None  # "<where>: <error>" if a halt projection stopped
     error: str | None = None  # the worker failed
     peak_rss_mb: float = 0.0  # the peak resident memory of the process that replayed it
+    checkpoints: dict[int, int] = field(default_factory=dict)  # the rebuild checkpoints it committed last
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -149,7 +158,8 @@ class ShareResult:
     @classmethod
     def from_json(cls, text: str) -> ShareResult:
         values = json.loads(text)
-        return cls(**{**values, "stats": RunStats(**values["stats"])})
+        checkpoints = {int(p): int(o) for p, o in values["checkpoints"].items()}  # JSON keys are text
+        return cls(**{**values, "stats": RunStats(**values["stats"]), "checkpoints": checkpoints})
 
 
 def replay_in_processes(
@@ -181,8 +191,8 @@ def replay_in_processes(
     as :class:`ParallelReplayError`.
     """
     if order_shares > 1:
-        shares: list[tuple[dict[int, int], list[int] | None]] = [
-            (dict(ends), [k, order_shares]) for k in range(order_shares)
+        shares: list[tuple[dict[int, int], OrderShare | None]] = [
+            (dict(ends), OrderShare(k, order_shares)) for k in range(order_shares)
         ]
     else:
         shares = [({p: ends[p] for p in part}, None) for part in split(sorted(ends), process_count(settings, len(ends)))]
@@ -413,8 +423,9 @@ def main() -> None:
 
     try:
         projection = getattr(importlib.import_module(job["module"]), job["qualname"])
+        share = None if job["share"] is None else OrderShare(*job["share"])
         result = _replay_share(
-            settings, projection, ends, job["share"], job["fresh"], job["fingerprint"], job["batch_size"],
+            settings, projection, ends, share, job["fresh"], job["fingerprint"], job["batch_size"],
             job["flush_every"], job["max_cached_rows"], report,
         )
     except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it as one line
@@ -426,7 +437,7 @@ def _replay_share(
     settings: Settings,
     projection: type[Projection],
     ends: dict[int, int],
-    order_share: list[int] | None,
+    order_share: OrderShare | None,
     fresh: bool,
     fingerprint: str | None,
     batch_size: int,
@@ -445,7 +456,7 @@ def _replay_share(
         worker = ReplayWorker(
             engine, projection, tables, fresh=fresh, flush_every=flush_every, max_cached_rows=max_cached_rows,
             partitions=ends if order_share is None else None, fingerprint=fingerprint,
-            slot=None if order_share is None else order_share[0],
+            slot=None if order_share is None else order_share.index,
         )
         starts = worker.reload()
         done = 0
@@ -462,14 +473,14 @@ def _replay_share(
                 stats = asyncio.run(replay)
             else:
                 orders = open_orders(settings)
-                embedded = EmbeddedSource(orders, share=(order_share[0], order_share[1]))
+                embedded = EmbeddedSource(orders, share=order_share)
                 stats = replay_embedded(embedded, worker, starts, on_batch, batch_size, time.perf_counter(), ends)
         halt = None
         if worker.halt is None:
             worker.flush()
         else:
             halt = f"{worker.halt.describe()}: {last_halt_error(engine, projection.name, worker.halt)}"
-        return ShareResult(done, stats, halt, peak_rss_mb=peak_rss_mb())
+        return ShareResult(done, stats, halt, peak_rss_mb=peak_rss_mb(), checkpoints=worker.checkpoints())
     finally:
         if orders is not None:
             orders.close()

@@ -631,104 +631,122 @@ def _rebuild(
             rm.drop_shadow(conn, tables)
             rm.create_shadow(conn, tables)
             rm.set_rebuild_fingerprint(conn, projection.name, fingerprint)
-    ends = asyncio.run(sources.kafka.end_offsets()) if sources.kafka is not None else None
-    if ends is not None and parallel.splittable(settings, projection, len(ends)):
-        stats = _replay_in_processes(
-            engine, settings, ends, projection, not resumable, fingerprint, progress, batch_size, flush_every, started
-        )
+    job = _RebuildJob(
+        engine, settings, projection, tables, not resumable, fingerprint, progress, batch_size, flush_every, started
+    )
+    one_checkpoint: Mapping[int, int] | None = None  # what the per-share checkpoints become at the swap
+    if sources.kafka is not None:
+        ends = asyncio.run(sources.kafka.end_offsets())
+        if parallel.splittable(settings, projection, len(ends)):
+            stats, committed = _replay_in_processes(job, ends)
+        else:
+            stats, committed = _replay_in_process(job, sources, ends)
     elif order_shares > 1:
-        ends = sources.embedded.end_offsets()
-        stats = _replay_in_processes(
-            engine, settings, ends, projection, not resumable, fingerprint, progress, batch_size, flush_every, started,
-            order_shares,
-        )
+        one_checkpoint = sources.embedded.end_offsets()
+        stats, committed = _replay_in_processes(job, one_checkpoint, order_shares)
     else:
-        with fewer_collections():
-            stats = _replay_in_process(
-                engine, sources, projection, tables, not resumable, fingerprint, progress, batch_size, flush_every,
-                started, ends,
-            )
+        stats, committed = _replay_in_process(job, sources, None)
     if postgres:
         with engine.begin() as conn:
             rm.index_shadow_pg(conn, tables)
-    with engine.begin() as conn:
-        if order_shares > 1:
-            # Every share has replayed the log up to its end: one checkpoint again.
-            assert ends is not None
-            rm.replace_offsets(conn, projection.name, bk.REBUILD, ends)
-        rm.swap_in(conn, tables)
+    _swap(job, committed, one_checkpoint)
     stats.seconds = time.perf_counter() - started
     return stats
 
 
+@dataclass(frozen=True)
+class _RebuildJob:
+    """One rebuild of a projection into its shadow tables, as the replay paths need it."""
+
+    engine: Engine
+    settings: Settings
+    projection: type[Projection]
+    tables: Tables
+    fresh: bool  # the shadow tables were created empty for this rebuild
+    fingerprint: str
+    progress: ProgressCallback | None
+    batch_size: int
+    flush_every: int
+    started: float
+
+
+def _swap(job: _RebuildJob, committed: Mapping[int, int], one_checkpoint: Mapping[int, int] | None) -> None:
+    """Swap the shadow tables in, if they are still this rebuild's: fenced under the rebuild lock.
+
+    Another rebuild may have replaced the shadow tables (other code, another
+    number of processes) or moved their checkpoints since this one's last
+    commit: then :class:`FencedError`, and the live tables stay as they were.
+    ``one_checkpoint``: the log's one checkpoint that a rebuild split by order
+    swaps in instead of its per-share ones.
+    """
+    name = job.projection.name
+    with job.engine.begin() as conn:
+        rm.lock(conn, name, bk.REBUILD)
+        state = rm.read_state(conn, name)
+        if state is None or state.rebuild_fingerprint != job.fingerprint:
+            raise FencedError(f"{name} (rebuild): another rebuild replaced the shadow tables before the swap")
+        if rm.read_offsets(conn, name, bk.REBUILD) != dict(committed):
+            raise FencedError(f"{name} (rebuild): another rebuild moved the checkpoints before the swap")
+        if one_checkpoint is not None:
+            rm.replace_offsets(conn, name, bk.REBUILD, one_checkpoint)
+        rm.swap_in(conn, job.tables)
+
+
 def _replay_in_process(
-    engine: Engine,
-    sources: _Sources,
-    projection: type[Projection],
-    tables: Tables,
-    fresh: bool,
-    fingerprint: str,
-    progress: ProgressCallback | None,
-    batch_size: int,
-    flush_every: int,
-    started: float,
-    ends: Mapping[int, int] | None,
-) -> RunStats:
-    worker = ReplayWorker(engine, projection, tables, fresh=fresh, flush_every=flush_every, fingerprint=fingerprint)
+    job: _RebuildJob, sources: _Sources, ends: Mapping[int, int] | None
+) -> tuple[RunStats, dict[int, int]]:
+    """Replay in this process; the run's figures and the checkpoints it committed last."""
+    worker = ReplayWorker(
+        job.engine, job.projection, job.tables, fresh=job.fresh, flush_every=job.flush_every,
+        fingerprint=job.fingerprint,
+    )
     starts = worker.reload()
-    if sources.kafka is not None:
-        stats = asyncio.run(replay_kafka(sources.kafka, worker, starts, progress, batch_size, started, ends))
-    else:
-        stats = replay_embedded(sources.embedded, worker, starts, progress, batch_size, started)
+    with fewer_collections():
+        if sources.kafka is not None:
+            replay = replay_kafka(sources.kafka, worker, starts, job.progress, job.batch_size, job.started, ends)
+            stats = asyncio.run(replay)
+        else:
+            stats = replay_embedded(sources.embedded, worker, starts, job.progress, job.batch_size, job.started)
     if worker.halt is None:
         worker.flush()
-        return stats
+        return stats, worker.checkpoints()
     raise ProjectionHaltedError(
-        f"rebuild of {projection.name} stopped at {worker.halt.describe()}: "
-        f"{last_halt_error(engine, projection.name, worker.halt)}; the live tables are unchanged"
+        f"rebuild of {job.projection.name} stopped at {worker.halt.describe()}: "
+        f"{last_halt_error(job.engine, job.projection.name, worker.halt)}; the live tables are unchanged"
     )
 
 
 def _replay_in_processes(
-    engine: Engine,
-    settings: Settings,
-    ends: Mapping[int, int],
-    projection: type[Projection],
-    fresh: bool,
-    fingerprint: str,
-    progress: ProgressCallback | None,
-    batch_size: int,
-    flush_every: int,
-    started: float,
-    order_shares: int = 1,
-) -> RunStats:
+    job: _RebuildJob, ends: Mapping[int, int], order_shares: int = 1
+) -> tuple[RunStats, dict[int, int]]:
     """The partitions (Kafka) or the orders (embedded) shared out over processes (see ``adapters.parallel_replay``)."""
-    with engine.connect() as conn:
-        starts = rm.read_offsets(conn, projection.name, bk.REBUILD)
+    name = job.projection.name
+    with job.engine.connect() as conn:
+        starts = rm.read_offsets(conn, name, bk.REBUILD)
         conn.rollback()
     if order_shares > 1:  # one checkpoint per share of the log's one partition: where the slowest is
         starts = {p: min(starts.get(k, 0) for k in range(order_shares)) for p in ends}
     total = sum(max(0, end - starts.get(p, 0)) for p, end in ends.items())
 
     def on_progress(done: int, events: int) -> None:
-        if progress is not None:
-            progress(Progress(projection.name, min(done, total), total, events, time.perf_counter() - started))
+        if job.progress is not None:
+            job.progress(Progress(name, min(done, total), total, events, time.perf_counter() - job.started))
 
     on_progress(0, 0)
     shares = parallel.replay_in_processes(
-        settings, projection, ends, fresh=fresh, fingerprint=fingerprint, batch_size=batch_size,
-        flush_every=flush_every, on_progress=on_progress, order_shares=order_shares,
+        job.settings, job.projection, ends, fresh=job.fresh, fingerprint=job.fingerprint,
+        batch_size=job.batch_size, flush_every=job.flush_every, on_progress=on_progress, order_shares=order_shares,
     )
     # shares[0] was replayed in this process; the others each in a worker process.
     stats = RunStats(processes=len(shares), worker_peak_rss_mb=[share.peak_rss_mb for share in shares[1:]])
+    committed: dict[int, int] = {}
     for share in shares:
         stats.merge(share.stats)
+        committed.update(share.checkpoints)
     halts = [share.halt for share in shares if share.halt is not None]
     if halts:
-        raise ProjectionHaltedError(
-            f"rebuild of {projection.name} stopped at {halts[0]}; the live tables are unchanged"
-        )
-    return stats
+        raise ProjectionHaltedError(f"rebuild of {name} stopped at {halts[0]}; the live tables are unchanged")
+    return stats, committed
 
 
 # ------------------------------------------------------------------ status

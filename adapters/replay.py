@@ -308,8 +308,12 @@ class ReplayWorker:
     def _checkpoints(self, offsets: Mapping[int, Any]) -> dict[int, Any]:
         """This worker's offsets as the checkpoints that store them (the inverse of :meth:`_own`)."""
         if self.slot is not None:
-            return {self.slot: offsets.get(EMBEDDED_PARTITION)}
+            return {self.slot: offsets[EMBEDDED_PARTITION]} if EMBEDDED_PARTITION in offsets else {}
         return dict(offsets)
+
+    def checkpoints(self) -> dict[int, int]:
+        """The rebuild checkpoints this worker committed last, as stored (the swap checks them)."""
+        return self._checkpoints(self.stored)
 
     def _commit(self) -> None:
         with self.engine.begin() as conn:

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
 from adapters.envelope import PoisonMessageError, decode
-from adapters.stored_events import Share, StoredLog, StoredRow, decoder_for
+from adapters.stored_events import OrderShare, StoredLog, StoredRow, decoder_for
 from domain.application import Orders
 from domain.events import EVENT_TYPES, EventRecord, SchemaVersionTooNewError
 from projections.engine import Message
@@ -48,13 +48,13 @@ PARTITION_FETCH_MAX_BYTES = 2 * 1024 * 1024
 class EmbeddedSource:
     """The ``Orders`` notification log as one partition (offset = notification id).
 
-    Given a ``share`` (k, n), :meth:`read` gives only the events of the orders
-    in share k of n (a worker of a split rebuild, see adapters.parallel_replay).
+    Given a ``share``, :meth:`read` gives only the events of the orders in
+    that share (a worker of a split rebuild, see adapters.parallel_replay).
     """
 
     partitions = (EMBEDDED_PARTITION,)
 
-    def __init__(self, orders: Orders, share: Share | None = None) -> None:
+    def __init__(self, orders: Orders, share: OrderShare | None = None) -> None:
         self.orders = orders
         self.recorder = orders.recorder
         self.log = StoredLog(orders)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from adapters import parallel_replay as parallel
 from adapters import projection_runner as runner
@@ -127,8 +129,65 @@ def test_an_interrupted_split_rebuild_resumed_with_another_number_of_processes_s
     assert snapshot(settings, OrderSummary) == incremental
 
 
-def test_an_event_store_other_processes_cannot_open_is_not_split(settings, orders, tmp_path):
-    other = dataclasses.replace(settings, event_store_url=f"sqlite:///{tmp_path}/another.db")
+def test_a_split_rebuild_whose_shadow_tables_another_rebuild_replaced_is_fenced_at_the_swap(
+    settings, orders, monkeypatch
+):
+    runner.run_until_caught_up(settings, [OrderSummary], orders=orders)
+    incremental = snapshot(settings, OrderSummary)
+    replay = runner._replay_in_processes
+
+    def then_another_rebuild_starts(job, *args):
+        result = replay(job, *args)
+        # Another rebuild (another number of processes) begins: its first transaction.
+        tables = rm.shadow_tables(OrderSummary, postgres=False)
+        with job.engine.begin() as conn:
+            rm.drop_shadow(conn, tables)
+            rm.create_shadow(conn, tables)
+            rm.set_rebuild_fingerprint(conn, OrderSummary.name, "another rebuild")
+        return result
+
+    monkeypatch.setattr(runner, "_replay_in_processes", then_another_rebuild_starts)
+    with pytest.raises(runner.FencedError, match="another rebuild replaced the shadow tables"):
+        runner.rebuild(settings, OrderSummary, orders=orders)
+    assert snapshot(settings, OrderSummary) == incremental
+    assert live_offsets(settings, OrderSummary) == orders_end(orders)
+
+
+def test_a_split_rebuild_whose_checkpoints_another_rebuild_moved_is_fenced_at_the_swap(settings, orders, monkeypatch):
+    runner.run_until_caught_up(settings, [OrderSummary], orders=orders)
+    incremental = snapshot(settings, OrderSummary)
+    replay = runner._replay_in_processes
+
+    def then_another_rebuild_commits(job, *args):
+        result = replay(job, *args)
+        with job.engine.begin() as conn:
+            rm.replace_offsets(conn, OrderSummary.name, bk.REBUILD, {0: 1, 1: 1})
+        return result
+
+    monkeypatch.setattr(runner, "_replay_in_processes", then_another_rebuild_commits)
+    with pytest.raises(runner.FencedError, match="another rebuild moved the checkpoints"):
+        runner.rebuild(settings, OrderSummary, orders=orders)
+    assert snapshot(settings, OrderSummary) == incremental
+    assert live_offsets(settings, OrderSummary) == orders_end(orders)
+
+
+def test_a_poison_message_in_one_share_halts_the_split_rebuild_and_the_live_tables_keep_serving(settings, orders):
+    runner.run_until_caught_up(settings, [OrderSummary], orders=orders)
+    before = snapshot(settings, OrderSummary)
+    orders.recorder.insert_events([StoredEvent(uuid4(), 1, "Order.Teleported", b"{}")])
+    with pytest.raises(runner.ProjectionHaltedError, match="Order.Teleported.*the live tables are unchanged"):
+        runner.rebuild(settings, OrderSummary, orders=orders)
+    assert snapshot(settings, OrderSummary) == before
+
+
+def test_a_store_the_worker_processes_open_from_the_settings_is_split(settings, orders):
     assert parallel.embedded_shares(settings, OrderSummary, orders) == 2
+
+
+def test_an_event_store_other_than_the_settings_one_is_not_split(settings, orders, tmp_path):
+    other = dataclasses.replace(settings, event_store_url=f"sqlite:///{tmp_path}/another.db")
     assert parallel.embedded_shares(other, OrderSummary, orders) == 1
+
+
+def test_a_rebuild_set_to_one_process_is_not_split(settings, orders):
     assert parallel.embedded_shares(dataclasses.replace(settings, rebuild_processes=1), OrderSummary, orders) == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from domain.events import EVENT_TYPES, record_of
-from adapters.stored_events import decode_stored, decoder_for
+from adapters.stored_events import ORDER_SHARES, decode_stored, decoder_for, order_share
 from tests.unit.relay.notifications import as_notification, as_v1_placed, in_memory_orders, notifications, one_of_each
 
 
@@ -27,3 +27,23 @@ def test_a_v1_placed_event_reads_upcast_to_the_current_schema():
     record = decode_stored(v1[3], v1[1], v1[2], v1[4])
     assert record == record_of(orders.mapper.to_domain_event(as_notification(v1)))
     assert (record.schema_version, record.data["channel"]) == (2, "web")
+
+
+ORDER = "0b7e4c0e-56a8-4a4e-8f0a-3a1f1c6d2b1"  # an order id but its last hex digit
+
+
+def test_the_share_of_an_order_is_the_value_of_its_ids_last_hex_digit_modulo_the_shares():
+    assert order_share(ORDER + "f", 2) == 15 % 2
+    assert order_share(ORDER + "7", 3) == 7 % 3
+    assert order_share((ORDER + "A").replace("-", "").upper(), 4) == 10 % 4
+
+
+def test_an_id_not_ending_in_a_hex_digit_still_falls_in_a_share():
+    assert order_share("order-x", 3) == 15 % 3
+    assert order_share("", 3) == 0
+
+
+def test_two_four_eight_or_sixteen_shares_each_get_as_many_of_the_sixteen_last_digits():
+    for count in (2, 4, 8, ORDER_SHARES):
+        digits = [order_share(ORDER + d, count) for d in "0123456789abcdef"]
+        assert [digits.count(k) for k in range(count)] == [16 // count] * count
