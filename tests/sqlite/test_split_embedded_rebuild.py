@@ -67,6 +67,13 @@ def test_an_order_keyed_projection_is_rebuilt_by_two_processes_into_the_incremen
     assert snapshot(settings, OrderSummary) == incremental
 
 
+def test_the_last_progress_of_a_split_rebuild_shows_every_event_of_the_log_done(settings, orders):
+    reports: list[runner.Progress] = []
+    stats = runner.rebuild(settings, OrderSummary, orders=orders, progress=reports.append)
+    last = reports[-1]
+    assert (last.done, last.total, last.events) == (orders_end(orders)[0], orders_end(orders)[0], stats.events)
+
+
 def test_after_a_split_rebuild_live_processing_goes_on_from_the_logs_end_with_no_gap_or_double_count(
     settings, orders
 ):
