@@ -106,7 +106,7 @@ def embedded_shares(settings: Settings, projection: type[Projection], orders: Or
 
 
 def _opens_store_of(settings: Settings, orders: Orders) -> bool:
-    """``open_orders(settings)`` in a worker opens what ``orders`` uses: its whole environment, no store in memory."""
+    """``open_orders(settings)`` in a worker opens the store ``orders`` uses, the same way (never one in memory)."""
     wanted = eventsourcing_env(settings)
     sqlite_file = wanted.get("SQLITE_DBNAME", "")
     if ":memory:" in sqlite_file or "mode=memory" in sqlite_file:
@@ -179,16 +179,16 @@ def replay_in_processes(
 
     Kafka (``order_shares`` 1): each process replays a share of the
     partitions. The embedded log (``ends`` = its one partition): each of
-    ``order_shares`` processes replays its share of the orders, ``done`` in
-    the progress is then the mean over the shares.
+    ``order_shares`` processes replays its share of the orders.
 
     This process replays the first share itself and starts one worker process
     per other share. ``flush_every`` and ``max_cached_rows`` bound the whole
-    rebuild: each process gets its part. ``on_progress(done, events)`` is called (in this thread)
-    with the offsets consumed and the messages applied so far, summed over
-    all shares. A failing worker stops the rebuild (the committed work of
-    every share stays, and the next rebuild resumes it); its error is raised
-    as :class:`ParallelReplayError`.
+    rebuild: each process gets its part. ``on_progress(done, events)`` is
+    called (in this thread) with the offsets consumed (summed over the shares
+    of the partitions, or their mean over the shares of the orders) and the
+    messages applied so far by all shares. A failing worker stops the rebuild
+    (the committed work of every share stays, and the next rebuild resumes
+    it); its error is raised as :class:`ParallelReplayError`.
     """
     if order_shares > 1:
         shares: list[tuple[dict[int, int], OrderShare | None]] = [
