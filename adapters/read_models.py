@@ -510,7 +510,7 @@ def write_offsets(
     ``expected[p]`` None means "no checkpoint yet": the row is inserted, and a
     row inserted meanwhile by another writer fails it on the primary key.
     """
-    moves: dict[int, tuple[int, int]] = {}  # partition -> (before, after), one UPDATE for all
+    moves: dict[int, tuple[int, int]] = {}  # partition -> (before, after)
     for partition, offset in sorted(new.items()):
         before = expected.get(partition)
         if before == offset:

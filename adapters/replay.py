@@ -55,8 +55,8 @@ from projections.engine import BatchResult, DeadLetter, Halt, Message, apply_bat
 log = logging.getLogger(__name__)
 
 # The rows a rebuild holds in memory, for the whole rebuild: one process
-# holds it all; a rebuild split over processes gives each its share
-# (adapters.parallel_replay), so its memory stays the same.
+# holds it all; a rebuild split over processes gives each its part
+# (adapters.parallel_replay), so splitting does not multiply its memory.
 FLUSH_EVERY = 150_000  # messages applied in memory between two commits
 MAX_CACHED_ROWS = 40_000  # rows kept per table after a flush (an order_summary row: ~1.5 KB)
 MAX_EVICTED_KEYS = 500_000  # keys remembered as "stored, not in memory" before every miss is looked up
