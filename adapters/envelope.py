@@ -110,7 +110,7 @@ def decode(value: bytes | None) -> tuple[EventRecord, int]:
             and type(data) is dict
             and type(position) is int
         ):
-            return EventRecord(event_id, event_type, version, aggregate_id, aggregate_version, occurred_at, data), position
+            return EventRecord(event_type, version, aggregate_id, aggregate_version, occurred_at, data), position
     return _decode_checked(body)
 
 
@@ -121,8 +121,8 @@ def _decode_checked(body: Any) -> tuple[EventRecord, int]:
     try:
         event_type = _str(body, "event_type")
         data = upcast(event_type, _int(body, "schema_version"), _dict(body, "data"))
+        _str(body, "event_id")  # part of the envelope; the record derives it (EventRecord.event_id)
         record = EventRecord(
-            event_id=_str(body, "event_id"),
             event_type=event_type,
             schema_version=schema_version_of(event_type),  # the data is upcast to it
             aggregate_id=_str(body, "aggregate_id"),

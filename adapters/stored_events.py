@@ -30,7 +30,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain.application import Orders
-from domain.events import EVENT_TYPES, EventRecord, event_id_for, record_of, upcast
+from domain.events import EVENT_TYPES, EventRecord, record_of, upcast
 
 
 # One stored event as the log holds it: (notification id, order id as text,
@@ -141,7 +141,6 @@ def decode_stored(topic: str, originator_id: Any, originator_version: int, state
     aggregate_id = str(originator_id)
     # Positional: EventRecord's field order (keywords cost ~0.5 us per event).
     return EventRecord(
-        event_id_for(aggregate_id, originator_version),
         topic,
         current,
         aggregate_id,

@@ -54,15 +54,27 @@ class EventRecord(NamedTuple):
     Immutable; a named tuple rather than a frozen dataclass because every
     event read by the relay and the projections makes one (a third of the
     cost of decoding an event, measured).
+
+    Its :attr:`event_id` is derived from the order and version (see
+    :func:`event_id_for`), computed when asked for: a rebuild reads a
+    million events and needs the id of almost none of them (a quarter of
+    the cost of decoding one, measured).
     """
 
-    event_id: str
     event_type: str
     schema_version: int
     aggregate_id: str
     aggregate_version: int
     occurred_at: str
     data: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        return event_id_for(self.aggregate_id, self.aggregate_version)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field, the event id first."""
+        return {"event_id": self.event_id, **self._asdict()}
 
 
 def event_id_for(aggregate_id: UUID | str, aggregate_version: int) -> str:
@@ -84,7 +96,7 @@ def schema_version_of(event_type: str) -> int:
 
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, EventRecord):
-        return {k: to_jsonable(v) for k, v in value._asdict().items()}
+        return {k: to_jsonable(v) for k, v in value.as_dict().items()}
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, (UUID,)):
@@ -104,7 +116,6 @@ def record_of(domain_event: Any) -> EventRecord:
     state = vars(domain_event)
     data = {k: to_jsonable(v) for k, v in state.items() if k not in _ENVELOPE_FIELDS}
     return EventRecord(
-        event_id=event_id_for(domain_event.originator_id, domain_event.originator_version),
         event_type=event_type,
         schema_version=schema_version_of(event_type),
         aggregate_id=str(domain_event.originator_id),

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from domain.events import to_jsonable
+from domain.events import EventRecord, to_jsonable
 from domain.views import OrderView
 
 console = Console()
@@ -22,8 +22,8 @@ def plain(value: Any) -> Any:
         # Not dataclasses.asdict: it deep-copies every field, and an OrderView's
         # shipping address is a MappingProxyType, which cannot be copied.
         value = {f.name: getattr(value, f.name) for f in fields(value)}
-    if hasattr(value, "_asdict"):  # a named tuple (an EventRecord)
-        value = value._asdict()
+    if isinstance(value, EventRecord):
+        value = value.as_dict()
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict) or hasattr(value, "items"):

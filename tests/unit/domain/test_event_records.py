@@ -13,6 +13,7 @@ from domain.events import (
     UnknownEventTypeError,
     event_id_for,
     record_of,
+    to_jsonable,
     schema_version_of,
     upcast,
 )
@@ -87,3 +88,17 @@ def test_an_event_id_is_the_uuid5_of_its_order_and_version_in_the_event_id_names
         order_id = str(UUID(int=n * 0x0123456789ABCDEF0123456789ABCDEF % 2**128))
         version = n % 17 + 1
         assert event_id_for(order_id, version) == str(uuid5(EVENT_ID_NAMESPACE, f"{order_id}:{version}"))
+
+
+def test_a_records_event_id_follows_its_order_and_version():
+    paid = record_of(given(*PAID_ORDER).history[-1])
+    moved = paid._replace(aggregate_version=7)
+    assert (paid.event_id, moved.event_id) == (
+        event_id_for(paid.aggregate_id, 4),
+        event_id_for(paid.aggregate_id, 7),
+    )
+
+
+def test_a_records_dict_and_json_form_carry_its_event_id():
+    paid = record_of(given(*PAID_ORDER).history[-1])
+    assert paid.as_dict()["event_id"] == to_jsonable(paid)["event_id"] == paid.event_id

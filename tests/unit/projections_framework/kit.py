@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
-from domain.events import EventRecord, event_id_for
+from domain.events import EventRecord
 from projections.contract import Projection, Rows, handles
 from projections.engine import Message, RowCache
 
@@ -46,7 +46,6 @@ class DeadLetterCounts(EventCounts):
 
 def event(order: str, version: int, event_type: str = "Order.Confirmed", **data: Any) -> EventRecord:
     return EventRecord(
-        event_id=event_id_for(order, version),
         event_type=event_type,
         schema_version=1,
         aggregate_id=order,
