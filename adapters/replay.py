@@ -108,11 +108,17 @@ class ReplayRows(SqlRows):
 
     def load_misses(self, messages: Iterable[Message]) -> None:
         """Read, in one query per order-keyed table, the batch's rows that may be stored but are not cached."""
+        if self.complete and not any(self._evicted.values()):
+            return  # nothing stored that is not in memory
         orders = {m.aggregate_id for m in messages if m.aggregate_id is not None}
-        misses = {
-            table: [o for o in orders if not self.cached(table, (o,)) and self._maybe_stored(table, (o,))]
-            for table in self.tables.order_keyed
-        }
+        misses: dict[Table, list[str]] = {}
+        for table in self.tables.order_keyed:
+            cached = self._rows.get(table, {})
+            if self.complete:  # only a key evicted after its flush can be stored and not cached
+                evicted = self._evicted.get(table, set())
+                misses[table] = [o for o in orders if (o,) not in cached and (o,) in evicted]
+            else:
+                misses[table] = [o for o in orders if (o,) not in cached]
         if not any(misses.values()):
             return
         for attempt in range(1, DB_ATTEMPTS + 1):

@@ -124,7 +124,11 @@ def split_state(state: bytes) -> tuple[str, int, dict[str, Any]]:
     hold transcoded values (objects and arrays) are walked.
     """
     values = orjson.loads(state)
-    occurred_at = _plain(values.pop("timestamp"))
+    stamp = values.pop("timestamp")
+    if type(stamp) is dict and len(stamp) == 2 and stamp.get("_type_") == "datetime_iso" and "_data_" in stamp:
+        occurred_at = stamp["_data_"]  # every event has one: the common case without a call
+    else:
+        occurred_at = _plain(stamp)
     values.pop("originator_topic", None)
     schema_version = values.pop("class_version", 1)
     for key, item in values.items():
@@ -185,6 +189,7 @@ class StoredLog:
     """
 
     def __init__(self, orders: Orders) -> None:
+        self._canonical_ids: dict[str, str] = {}  # SQLite: stored order id -> canonical UUID text
         self.recorder = orders.recorder
         if isinstance(self.recorder, PostgresApplicationRecorder):
             self._read = self._read_postgres
@@ -238,8 +243,15 @@ class StoredLog:
             raw.row_factory = None
             raw.execute(query, (*params, limit))
             rows = raw.fetchall()
-        # The recorder stores UUIDs as 32 hex digits; the rows carry the canonical text.
-        return [(p, _canonical_uuid(o), v, t, state) for p, o, v, t, state in rows]
+        # The recorder stores UUIDs as 32 hex digits; the rows carry the canonical
+        # text, made once per order while the order's events keep coming (an
+        # order has ~6 events, mostly within a few batches of each other).
+        ids = self._canonical_ids
+        if len(ids) > REMEMBERED_ORDER_IDS:
+            ids.clear()
+        return [
+            (p, ids.get(o) or ids.setdefault(o, _canonical_uuid(o)), v, t, state) for p, o, v, t, state in rows
+        ]
 
     def _read_recorder(
         self, start: int, limit: int, inclusive: bool, stop: int | None, share: OrderShare | None
@@ -276,6 +288,7 @@ def _postgres_log_query(recorder: PostgresApplicationRecorder, inclusive: bool, 
 
 
 _NO_STOP = 2**63 - 1
+REMEMBERED_ORDER_IDS = 50_000  # canonical ids a SQLite log reader keeps (~8 MB) before it starts over
 
 
 def _canonical_uuid(text: str) -> str:
