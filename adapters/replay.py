@@ -402,8 +402,7 @@ def replay_embedded(
         ends = source.end_offsets()
     report_progress(progress, worker, starts, ends, stats, started)
     while not worker.caught_up(ends):
-        messages = source.read(worker.next_offset(0), batch_size)
-        messages = [m for m in messages if m.offset < ends[0]]
+        messages = source.read(worker.next_offset(0), batch_size, stop=ends[0] - 1)
         if not messages:
             break  # only gaps left below the end offset
         result = worker.process(messages)

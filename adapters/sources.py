@@ -66,9 +66,9 @@ class EmbeddedSource:
         last = self.recorder.max_notification_id()
         return {EMBEDDED_PARTITION: 0 if last is None else last + 1}
 
-    def read(self, start: int, limit: int) -> list[Message]:
-        """Up to ``limit`` messages at offsets >= ``start``, in log order (of this source's share)."""
-        return [self.message(row) for row in self.log.read(start, limit, share=self.share)]
+    def read(self, start: int, limit: int, stop: int | None = None) -> list[Message]:
+        """Up to ``limit`` messages at offsets from ``start`` up to ``stop``, in log order (of this source's share)."""
+        return [self.message(row) for row in self.log.read(start, limit, stop=stop, share=self.share)]
 
     def refetch(self, partition: int, offset: int, payload: bytes | None) -> Message:
         """The message at ``offset`` again (a dead letter being retried)."""

@@ -143,3 +143,16 @@ def test_reading_rows_back_does_not_wait_for_another_processs_write_lock(migrate
         other.close()
     assert all(worker.rows.cached(table, key) for key in keys)
     engine.dispose()
+
+
+def test_a_replay_of_the_embedded_log_stops_at_the_end_offsets_it_is_given(migrated, orders):
+    simulate(orders, n_orders=5)
+    engine, tables = _fresh_shadow(migrated)
+    source = EmbeddedSource(orders)
+    everything = source.read(0, 10_000)
+    end = everything[len(everything) // 2].offset
+    worker = ReplayWorker(engine, OrderEvents, tables, fresh=True)
+    starts = worker.reload()
+    stats = replay.replay_embedded(source, worker, starts, None, 7, 0.0, ends={0: end})
+    assert (worker.next_offset(0), stats.events) == (end, sum(1 for m in everything if m.offset < end))
+    engine.dispose()
