@@ -445,12 +445,12 @@ async def replay_kafka(
             messages: list[Message] = []
             if pending:
                 batch = await consumer.getmany(timeout_ms=100 if inflight else 500, max_records=batch_size)
-                messages = [
-                    message_of(r)
-                    for tp, records in batch.items()
-                    for r in records
-                    if r.offset < ends[tp.partition]
-                ]
+                for tp, records in batch.items():
+                    end = ends[tp.partition]
+                    if not records or records[-1].offset < end:  # (in offset order: usually all below the end)
+                        messages += map(message_of, records)
+                    else:
+                        messages += [message_of(r) for r in records if r.offset < end]
             if inflight is not None:
                 # Applied in a worker thread while this batch was fetched and decoded.
                 future, inflight = inflight, None

@@ -121,12 +121,12 @@ def group_id(projection: str, topic: str) -> str:
 
 def message_of(record: ConsumerRecord) -> Message:
     """A Kafka record as a :class:`Message` (poison if its value cannot be decoded)."""
-    key = _text(record.key)
     try:
         event, _position = decode(record.value)
     except PoisonMessageError as e:
-        return Message(record.partition, record.offset, None, payload=record.value, error=str(e), key=key)
-    return Message(record.partition, record.offset, event, payload=record.value, key=key)
+        # The key (the order id it was sent under) lets a poison message block its order.
+        return Message(record.partition, record.offset, None, payload=record.value, error=str(e), key=_text(record.key))
+    return Message(record.partition, record.offset, event, payload=record.value)
 
 
 def decode_payload(partition: int, offset: int, payload: bytes | None) -> Message:

@@ -31,6 +31,7 @@ retries the batch.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ HANDLER_ATTEMPTS = 3
 HANDLER_BACKOFF = 0.01  # seconds before the 2nd attempt; doubles each time
 
 _MISSING: Any = object()
+_ONLY = operator.itemgetter(0)
 _NOTHING_BLOCKED: Mapping[str, int] = {}
 
 
@@ -252,10 +254,12 @@ class RowCache(Rows):
         """
         out = []
         for table, dirty in self._dirty.items():
-            keys = sorted(dirty)
+            # One-column keys sorted by their value: comparing 1-tuples costs twice as much.
+            keys = sorted(dirty, key=_ONLY) if len(self.primary_key(table)) == 1 else sorted(dirty)
             cache = self._rows[table]
-            upserts = [cache[k] for k in keys if cache[k] is not None]
-            deletes = [k for k in keys if cache[k] is None]
+            rows = [cache[k] for k in keys]
+            upserts = [row for row in rows if row is not None]
+            deletes = [k for k, row in zip(keys, rows) if row is None] if len(upserts) < len(rows) else []
             if upserts or deletes:
                 out.append((table, upserts, deletes))  # type: ignore[arg-type]
         return out

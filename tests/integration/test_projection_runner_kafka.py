@@ -20,8 +20,9 @@ from adapters.config import Settings
 from adapters.envelope import encode
 from adapters.event_store import open_orders
 from adapters.migrations import upgrade
+from adapters.replay import ReplayWorker, replay_kafka
 from adapters.simulation import simulate_day
-from adapters.sources import group_id
+from adapters.sources import KafkaSource, group_id
 from domain.events import record_of
 from projections import bookkeeping as bk
 from tests.sqlite.projection_kit import OrderEvents, no_failures  # noqa: F401 - fixture
@@ -215,3 +216,35 @@ def test_money_and_json_columns_survive_the_bulk_upsert_on_postgres(settings, hi
         view = orders.get_order(order_id)
         assert (row.total, row.line_count) == (view.total, len(view.lines))
         assert set(json.loads(row.lines)) == {line.sku for line in view.lines}
+
+
+def _end_offsets(settings: Settings) -> dict[int, int]:
+    async def go() -> dict[int, int]:
+        source = KafkaSource(settings.kafka_bootstrap, settings.topic)
+        consumer = source.consumer(None)
+        await consumer.start()
+        try:
+            tps = await source.partitions(consumer)
+            return {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(go())
+
+
+def test_a_replay_of_the_topic_stops_at_the_end_offsets_it_is_given(settings, history):
+    publish_events(settings, history[1])
+    ends = {p: end // 2 for p, end in _end_offsets(settings).items()}
+    assert sum(ends.values()) > 0
+    engine = rm.create_read_model_engine(settings.read_model_url, writer=True)
+    tables = rm.shadow_tables(OrderEvents, postgres=True)
+    with engine.begin() as conn:
+        rm.ensure_state(conn, OrderEvents)
+        rm.drop_shadow(conn, tables)
+        rm.create_shadow(conn, tables)
+    worker = ReplayWorker(engine, OrderEvents, tables, fresh=True)
+    starts = worker.reload()
+    source = KafkaSource(settings.kafka_bootstrap, settings.topic)
+    stats = asyncio.run(replay_kafka(source, worker, starts, None, 7, 0.0, ends))
+    assert ({p: worker.next_offset(p) for p in ends}, stats.events) == (ends, sum(ends.values()))
+    engine.dispose()
