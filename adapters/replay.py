@@ -110,15 +110,15 @@ class ReplayRows(SqlRows):
         """Read, in one query per order-keyed table, the batch's rows that may be stored but are not cached."""
         if self.complete and not any(self._evicted.values()):
             return  # nothing stored that is not in memory
-        orders = {m.aggregate_id for m in messages if m.aggregate_id is not None}
+        # Keys as the row caches hold them, compared as sets (a batch has thousands of orders).
+        keys = {(order,) for m in messages if (order := m.aggregate_id) is not None}
         misses: dict[Table, list[str]] = {}
         for table in self.tables.order_keyed:
-            cached = self._rows.get(table, {})
+            cached = self._rows.get(table, {}).keys()
             if self.complete:  # only a key evicted after its flush can be stored and not cached
-                evicted = self._evicted.get(table, set())
-                misses[table] = [o for o in orders if (o,) not in cached and (o,) in evicted]
+                misses[table] = [k[0] for k in (keys & self._evicted.get(table, set())) - cached]
             else:
-                misses[table] = [o for o in orders if (o,) not in cached]
+                misses[table] = [k[0] for k in keys - cached]
         if not any(misses.values()):
             return
         for attempt in range(1, DB_ATTEMPTS + 1):
