@@ -40,14 +40,15 @@ class Encoded:
 
 def encode(record: EventRecord, position: int) -> Encoded:
     """The Kafka message of ``record``, stored at notification ``position``."""
+    event_id = record.event_id  # derived: computed once for both
     return Encoded(
         key=record.aggregate_id.encode(),
         value=value_of(
-            record.event_id, record.event_type, record.schema_version, record.aggregate_id,
+            event_id, record.event_type, record.schema_version, record.aggregate_id,
             record.aggregate_version, position, record.occurred_at, record.data,
         ),
         headers=headers_of(
-            record.event_id, record.event_type, record.schema_version, record.aggregate_id,
+            event_id, record.event_type, record.schema_version, record.aggregate_id,
             record.aggregate_version, position,
         ),
     )
