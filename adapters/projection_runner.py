@@ -706,7 +706,7 @@ def _replay_in_process(
             replay = replay_kafka(sources.kafka, worker, starts, job.progress, job.batch_size, job.started, ends)
             stats = asyncio.run(replay)
         else:
-            stats = replay_embedded(sources.embedded, worker, starts, job.progress, job.batch_size, job.started)
+            stats = replay_embedded(sources.embedded, worker, starts, job.progress, job.batch_size, job.started, ends)
     if worker.halt is None:
         worker.flush()
         return stats, worker.checkpoints()

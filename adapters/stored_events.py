@@ -46,6 +46,9 @@ class OrderShare(NamedTuple):
 
 _HEX = "0123456789abcdef"
 ORDER_SHARES = 16  # at most: one per hex digit an order id can end in
+# Canonical order ids a SQLite log reader (rebuilds, the relay, the live
+# runner) keeps, ~10 MB, before it starts over.
+REMEMBERED_ORDER_IDS = 50_000
 
 
 def order_share(order_id: str, count: int) -> int:
@@ -288,7 +291,6 @@ def _postgres_log_query(recorder: PostgresApplicationRecorder, inclusive: bool, 
 
 
 _NO_STOP = 2**63 - 1
-REMEMBERED_ORDER_IDS = 50_000  # canonical ids a SQLite log reader keeps (~8 MB) before it starts over
 
 
 def _canonical_uuid(text: str) -> str:

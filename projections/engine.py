@@ -73,9 +73,9 @@ class Message(NamedTuple):
     Immutable; a named tuple for the same reason as ``EventRecord``: one per
     event read.
 
-    ``payload`` is the raw message value (kept for dead letters); ``key`` is
-    the order id the message was sent under, when the source knows it, so a
-    poison message can still block its order.
+    ``payload`` is the raw message value (kept for dead letters); ``key`` is,
+    for a poison message, the order id it was sent under (when the source
+    knows it), so that it can still block its order.
     """
 
     partition: int

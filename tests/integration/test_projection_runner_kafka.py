@@ -237,14 +237,16 @@ def test_a_replay_of_the_topic_stops_at_the_end_offsets_it_is_given(settings, hi
     ends = {p: end // 2 for p, end in _end_offsets(settings).items()}
     assert sum(ends.values()) > 0
     engine = rm.create_read_model_engine(settings.read_model_url, writer=True)
-    tables = rm.shadow_tables(OrderEvents, postgres=True)
-    with engine.begin() as conn:
-        rm.ensure_state(conn, OrderEvents)
-        rm.drop_shadow(conn, tables)
-        rm.create_shadow(conn, tables)
-    worker = ReplayWorker(engine, OrderEvents, tables, fresh=True)
-    starts = worker.reload()
-    source = KafkaSource(settings.kafka_bootstrap, settings.topic)
-    stats = asyncio.run(replay_kafka(source, worker, starts, None, 7, 0.0, ends))
+    try:
+        tables = rm.shadow_tables(OrderEvents, postgres=True)
+        with engine.begin() as conn:
+            rm.ensure_state(conn, OrderEvents)
+            rm.drop_shadow(conn, tables)
+            rm.create_shadow(conn, tables)
+        worker = ReplayWorker(engine, OrderEvents, tables, fresh=True)
+        starts = worker.reload()
+        source = KafkaSource(settings.kafka_bootstrap, settings.topic)
+        stats = asyncio.run(replay_kafka(source, worker, starts, None, 7, 0.0, ends))
+    finally:
+        engine.dispose()
     assert ({p: worker.next_offset(p) for p in ends}, stats.events) == (ends, sum(ends.values()))
-    engine.dispose()

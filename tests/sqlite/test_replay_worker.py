@@ -151,8 +151,10 @@ def test_a_replay_of_the_embedded_log_stops_at_the_end_offsets_it_is_given(migra
     source = EmbeddedSource(orders)
     everything = source.read(0, 10_000)
     end = everything[len(everything) // 2].offset
-    worker = ReplayWorker(engine, OrderEvents, tables, fresh=True)
-    starts = worker.reload()
-    stats = replay.replay_embedded(source, worker, starts, None, 7, 0.0, ends={0: end})
+    try:
+        worker = ReplayWorker(engine, OrderEvents, tables, fresh=True)
+        starts = worker.reload()
+        stats = replay.replay_embedded(source, worker, starts, None, 7, 0.0, ends={0: end})
+    finally:
+        engine.dispose()
     assert (worker.next_offset(0), stats.events) == (end, sum(1 for m in everything if m.offset < end))
-    engine.dispose()

@@ -13,8 +13,8 @@ from domain.events import (
     UnknownEventTypeError,
     event_id_for,
     record_of,
-    to_jsonable,
     schema_version_of,
+    to_jsonable,
     upcast,
 )
 from domain.testing import given
@@ -94,8 +94,8 @@ def test_a_records_event_id_follows_its_order_and_version():
     paid = record_of(given(*PAID_ORDER).history[-1])
     moved = paid._replace(aggregate_version=7)
     assert (paid.event_id, moved.event_id) == (
-        event_id_for(paid.aggregate_id, 4),
-        event_id_for(paid.aggregate_id, 7),
+        str(uuid5(EVENT_ID_NAMESPACE, f"{paid.aggregate_id}:{paid.aggregate_version}")),
+        str(uuid5(EVENT_ID_NAMESPACE, f"{paid.aggregate_id}:7")),
     )
 
 

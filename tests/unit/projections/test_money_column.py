@@ -12,7 +12,11 @@ MONEY = Money()
 
 
 def test_an_amount_is_stored_as_its_count_of_thousandths():
-    assert [MONEY.process_bind_param(v, None) for v in (Decimal("12.34"), "-0.001", 7, None)] == [12340, -1, 7000, None]
+    assert [MONEY.process_bind_param(v, None) for v in (Decimal("12.34"), "-0.001", 7)] == [12340, -1, 7000]
+
+
+def test_no_amount_is_stored_as_null():
+    assert MONEY.process_bind_param(None, None) is None
 
 
 def test_a_stored_count_reads_back_as_the_same_amount():

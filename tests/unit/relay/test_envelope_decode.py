@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from uuid import uuid5
 
 import pytest
 
 from adapters.envelope import PoisonMessageError, decode, encode
 from adapters.stored_events import decoder_for
+from domain.events import EVENT_ID_NAMESPACE
 from tests.unit.relay.notifications import in_memory_orders, notifications, one_of_each
 
 
@@ -28,6 +30,11 @@ def _value(**changes) -> bytes:
 def test_every_encoded_event_decodes_to_the_same_record_and_position():
     for record, position in _records():
         assert decode(encode(record, position).value) == (record, position)
+
+
+def test_a_decoded_events_id_is_derived_from_its_order_and_version_not_read_from_the_envelope():
+    decoded, _ = decode(_value(event_id="not-the-derived-id"))
+    assert decoded.event_id == str(uuid5(EVENT_ID_NAMESPACE, f"{decoded.aggregate_id}:{decoded.aggregate_version}"))
 
 
 def test_a_v1_placed_event_is_upcast_and_labelled_with_the_current_schema_version():
