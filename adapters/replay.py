@@ -113,15 +113,18 @@ class ReplayRows(SqlRows):
         """Read, in one query per order-keyed table, the batch's rows that may be stored but are not cached."""
         if self.complete and not any(self._evicted.values()):
             return  # nothing stored that is not in memory
-        # Keys as the row caches hold them, compared as sets (a batch has thousands of orders).
-        keys = {(order,) for m in messages if (order := m.aggregate_id) is not None}
+        # Keys as the row caches hold them, of the decoded events only (a poison
+        # message is never applied). Not ``keys - cache.keys()``: that walks
+        # the whole cache, tens of thousands of rows, every batch.
+        keys = {(event.aggregate_id,) for m in messages if (event := m.event) is not None}
         misses: dict[Table, list[str]] = {}
         for table in self.tables.order_keyed:
-            cached = self._rows.get(table, {}).keys()
+            cached = self._rows.get(table, {})
             if self.complete:  # only a key evicted after its flush can be stored and not cached
-                misses[table] = [k[0] for k in (keys & self._evicted.get(table, set())) - cached]
+                keys_maybe_stored: Iterable[tuple[Any, ...]] = keys & self._evicted.get(table, set())
             else:
-                misses[table] = [k[0] for k in keys - cached]
+                keys_maybe_stored = keys
+            misses[table] = [k[0] for k in keys_maybe_stored if k not in cached]
         if not any(misses.values()):
             return
         for attempt in range(1, DB_ATTEMPTS + 1):
