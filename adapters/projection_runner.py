@@ -183,10 +183,9 @@ class Worker:
 
     def _transaction(self, messages: list[Message], stored: Mapping[int, int]) -> BatchResult:
         with self.engine.begin() as conn:
-            rm.lock(conn, self.name, self.target)
-            blocked = rm.blocked_orders(conn, self.name, self.target)
             rows = SqlRows(conn, self.tables)
-            rows.prefetch(messages)
+            orders = {m.aggregate_id for m in messages if m.aggregate_id is not None}
+            blocked = rm.open_batch(conn, rows, self.name, self.target, orders)
             result = apply_batch(self.projection, rows, messages, blocked)
             rows.flush()
             rm.insert_dead_letters(conn, self.name, self.target, result.dead_letters)

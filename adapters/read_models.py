@@ -26,6 +26,7 @@ Guarantees this module gives the runner:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import operator
@@ -56,7 +57,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from sqlalchemy.sql.elements import conv
 
@@ -447,7 +448,11 @@ def lock(conn: Connection, projection: str, target: str) -> None:
     """
     sql = _bookkeeping(conn.dialect).lock
     if sql is not None:
-        conn.exec_driver_sql(sql, (f"orderstream.projection:{projection}:{target}",))
+        conn.exec_driver_sql(sql, (_lock_key(projection, target),))
+
+
+def _lock_key(projection: str, target: str) -> str:
+    return f"orderstream.projection:{projection}:{target}"
 
 
 @dataclass(frozen=True)
@@ -658,6 +663,60 @@ def blocked_orders(conn: Connection, projection: str, target: str) -> dict[str, 
     """Orders with an unresolved dead letter -> the highest version recorded for them."""
     rows = conn.exec_driver_sql(_bookkeeping(conn.dialect).blocked, (projection, target, *bk.UNRESOLVED))
     return {order: int(version or 0) for order, version in rows}
+
+
+def open_batch(conn: Connection, rows: SqlRows, projection: str, target: str, orders: Iterable[str]) -> dict[str, int]:
+    """The start of a live batch's transaction: :func:`lock`, then :func:`blocked_orders`
+    (returned), then ``orders``' rows of every order-keyed table read into ``rows``.
+
+    PostgreSQL: the statements go in one psycopg pipeline, sent in this order
+    and answered in one round trip instead of five (BEGIN, the lock, the
+    blocked orders, one read per table); each still runs after the lock is
+    granted. On a busy machine every round trip waits for the server process
+    to be scheduled, so a live batch spends less time in its transaction.
+    A failure is raised as SQLAlchemy raises its own (:func:`_as_sqlalchemy_error`).
+    """
+    keys = sorted(orders)
+    if conn.dialect.name != "postgresql":
+        lock(conn, projection, target)
+        blocked = blocked_orders(conn, projection, target)
+        for table in rows.tables.order_keyed:
+            rows.prefetch_keys(table, keys)
+        return blocked
+    statements = _bookkeeping(conn.dialect)
+    pg = conn.connection.driver_connection
+    try:
+        with contextlib.ExitStack() as cursors:
+            reads: list[tuple[Table, _BulkSelect, Any]] = []
+            with pg.pipeline():
+                cursors.enter_context(pg.cursor()).execute(statements.lock, (_lock_key(projection, target),))
+                blocked_rows = cursors.enter_context(pg.cursor())
+                blocked_rows.execute(statements.blocked, (projection, target, *bk.UNRESOLVED))
+                for table in rows.tables.order_keyed if keys else ():
+                    fetch = _bulk_select(conn.dialect, rows.tables.physical[table])
+                    read = cursors.enter_context(pg.cursor())
+                    read.execute(fetch.sql, (keys,))
+                    reads.append((table, fetch, read))
+            for table, fetch, read in reads:
+                rows.seed(table, map(fetch.row, read.fetchall()), ((k,) for k in keys))
+            return {order: int(version or 0) for order, version in blocked_rows.fetchall()}
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise _as_sqlalchemy_error(conn, e) from e
+
+
+def _as_sqlalchemy_error(conn: Connection, error: Exception) -> BaseException:
+    """``error``, raised by the driver past SQLAlchemy, as SQLAlchemy would have raised it.
+
+    The same exception class (an ``OperationalError`` stays one, so a batch
+    retries it), and a lost connection is invalidated so that the pool
+    replaces it instead of handing it out again.
+    """
+    lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, None)
+    if lost:
+        conn.invalidate(error)
+    return DBAPIError.instance(
+        None, None, error, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=conn.dialect
+    )
 
 
 def insert_dead_letters(

@@ -1,0 +1,91 @@
+"""The start of a live batch (``adapters.read_models.open_batch``): lock, blocked orders, rows read ahead.
+
+A contract on every read-model database: run here on SQLite, and on
+PostgreSQL (where the statements go in one pipeline) by tests/integration/contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from adapters import read_models as rm
+from adapters.config import Settings
+from adapters.migrations import upgrade
+from projections import bookkeeping as bk
+from projections.engine import DeadLetter, Message
+from projections.order_summary import OrderSummary
+from tests.sqlite.read_model_rows import load
+from tests.unit.projections.stories import OrderStory
+
+TABLES = rm.live_tables(OrderSummary)
+
+
+class ReadAheadOnly(rm.SqlRows):
+    """Rows that fail a test if any row is read one by one after the batch opened."""
+
+    def load(self, table, key):  # noqa: ANN001, ANN201
+        raise AssertionError(f"{table.name} {key} was not read ahead")
+
+
+@pytest.fixture
+def engine(backend_settings: Settings) -> Iterator[Engine]:
+    upgrade(backend_settings, [OrderSummary])
+    engine = rm.create_read_model_engine(backend_settings.read_model_url, writer=True)
+    yield engine
+    engine.dispose()
+
+
+def park(engine: Engine, story: OrderStory) -> None:
+    """A dead letter for the story's last event, unresolved: its order is blocked."""
+    event = story.records[-1]
+    letter = DeadLetter(Message(partition=0, offset=7, event=event), "boom", "dead")
+    with engine.begin() as conn:
+        rm.insert_dead_letters(conn, OrderSummary.name, bk.LIVE, [letter])
+
+
+def test_opening_a_batch_reads_the_stored_rows_of_its_orders_ahead(engine):
+    stored = OrderStory(customer_id="c-stored").add_line("SKU-2", 1, "5.00")
+    with engine.connect() as conn:
+        load(conn, stored)
+    with engine.begin() as conn:
+        rows = ReadAheadOnly(conn, TABLES)
+        rm.open_batch(conn, rows, OrderSummary.name, bk.LIVE, {stored.order_id})
+        row = rows.get(OrderSummary.orders, stored.order_id)
+    assert (row["customer_id"], row["line_count"]) == ("c-stored", 2)
+
+
+def test_opening_a_batch_knows_that_a_new_order_has_no_row(engine):
+    new = OrderStory(customer_id="c-new")
+    with engine.begin() as conn:
+        rows = ReadAheadOnly(conn, TABLES)
+        rm.open_batch(conn, rows, OrderSummary.name, bk.LIVE, {new.order_id})
+        assert rows.get(OrderSummary.orders, new.order_id) is None
+
+
+def test_opening_a_batch_returns_the_orders_blocked_by_dead_letters(engine):
+    blocked = OrderStory(customer_id="c-blocked").add_line("SKU-2", 1, "5.00")
+    park(engine, blocked)
+    with engine.begin() as conn:
+        found = rm.open_batch(conn, rm.SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, set())
+    assert found == {blocked.order_id: 2}
+
+
+def test_opening_a_batch_returns_what_the_statements_one_by_one_return(engine):
+    stored, blocked = OrderStory(customer_id="c-1"), OrderStory(customer_id="c-2").pay()
+    with engine.connect() as conn:
+        load(conn, stored)
+    park(engine, blocked)
+    orders = {stored.order_id, blocked.order_id}
+    with engine.begin() as conn:
+        rows = rm.SqlRows(conn, TABLES)
+        opened = rm.open_batch(conn, rows, OrderSummary.name, bk.LIVE, orders)
+        read_ahead = {o: rows.get(OrderSummary.orders, o) for o in orders}
+    with engine.begin() as conn:
+        rm.lock(conn, OrderSummary.name, bk.LIVE)
+        one_by_one = rm.SqlRows(conn, TABLES)
+        one_by_one.prefetch_keys(OrderSummary.orders, orders)
+        expected = (rm.blocked_orders(conn, OrderSummary.name, bk.LIVE), {o: one_by_one.get(OrderSummary.orders, o) for o in orders})
+    assert (opened, read_ahead) == expected
