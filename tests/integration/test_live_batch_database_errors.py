@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -32,7 +32,7 @@ LOCK_KEY = f"orderstream.projection:{OrderSummary.name}:{bk.LIVE}"
 
 
 @pytest.fixture
-def database(make_pg_database) -> PgDatabase:  # noqa: ANN001
+def database(make_pg_database: Callable[[], PgDatabase]) -> PgDatabase:
     db = make_pg_database()
     upgrade(Settings(read_model_url=db.sqlalchemy_url), [OrderSummary])
     return db

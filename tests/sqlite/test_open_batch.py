@@ -7,8 +7,10 @@ PostgreSQL (where the statements go in one pipeline) by tests/integration/contra
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 
 from adapters import read_models as rm
@@ -26,7 +28,7 @@ TABLES = rm.live_tables(OrderSummary)
 class ReadAheadOnly(rm.SqlRows):
     """Rows that fail a test if any row is read one by one after the batch opened."""
 
-    def load(self, table, key):  # noqa: ANN001, ANN201
+    def load(self, table: Table, key: tuple[Any, ...]) -> dict[str, Any] | None:
         raise AssertionError(f"{table.name} {key} was not read ahead")
 
 
