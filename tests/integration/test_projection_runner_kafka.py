@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -102,10 +104,8 @@ def test_a_projection_catches_up_from_offset_zero_on_kafka(settings, history):
     assert status.lag == 0 and len(status.partitions) == 6
 
 
-def test_offsets_are_copied_to_the_consumer_group_in_kafka(settings, history):
-    _, events = history
-    publish_events(settings, events)
-    runner.run_until_caught_up(settings, [OrderEvents])
+def offsets_in_kafka(settings: Settings) -> dict[int, int]:
+    """The offsets OrderEvents' consumer group has committed in Kafka (partitions with one)."""
 
     async def committed() -> dict[int, int | None]:
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group_id("order_events", settings.topic))
@@ -115,9 +115,42 @@ def test_offsets_are_copied_to_the_consumer_group_in_kafka(settings, history):
         finally:
             await consumer.stop()
 
+    return {p: o for p, o in asyncio.run(committed()).items() if o}
+
+
+def offsets_in_sql(settings: Settings) -> dict[int, int]:
     [status] = runner.status(settings, [OrderEvents])
-    in_sql = {p.partition: p.offset for p in status.partitions if p.offset}
-    assert {p: o for p, o in asyncio.run(committed()).items() if o} == in_sql
+    return {p.partition: p.offset for p in status.partitions if p.offset}
+
+
+def test_offsets_are_copied_to_the_consumer_group_in_kafka(settings, history):
+    _, events = history
+    publish_events(settings, events)
+    runner.run_until_caught_up(settings, [OrderEvents])
+    assert offsets_in_kafka(settings) == offsets_in_sql(settings)
+
+
+def test_a_running_runner_copies_its_last_offsets_to_kafka_while_idle(settings, history):
+    _, events = history
+    stop = threading.Event()
+    running = threading.Thread(target=runner.run, args=(settings, [OrderEvents]), kwargs={"stop": stop})
+    running.start()
+    try:
+        # Batches in quick succession: the copy after the first one waits for
+        # KAFKA_COPY_INTERVAL to pass, with no batch after it to carry it.
+        for part in (events[:10], events[10:20], events[20:]):
+            publish_events(settings, part)
+            deadline = time.monotonic() + 30
+            while sum(offsets_in_sql(settings).values()) < events.index(part[-1]) + 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        copied_within = time.monotonic() + runner.KAFKA_COPY_INTERVAL + 5
+        while offsets_in_kafka(settings) != offsets_in_sql(settings) and time.monotonic() < copied_within:
+            time.sleep(0.2)
+        assert running.is_alive()
+        assert offsets_in_kafka(settings) == offsets_in_sql(settings) and sum(offsets_in_sql(settings).values()) == len(events)
+    finally:
+        stop.set()
+        running.join(30)
 
 
 def test_a_republished_tail_changes_nothing(settings, history):
