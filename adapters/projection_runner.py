@@ -39,8 +39,8 @@ from adapters.config import ConfigurationError, Settings
 from adapters.event_store import open_orders
 from adapters.migrations import check_schema
 from adapters.projection_registry import discover
-from adapters.read_models import FencedError, SqlRows, Tables
 from adapters.projection_stats import Progress, ProgressCallback, RunStats
+from adapters.read_models import FencedError, SqlRows, Tables
 from adapters.replay import (
     FLUSH_EVERY,
     ReplayWorker,
@@ -61,7 +61,13 @@ from adapters.sources import (
 from domain.application import Orders
 from projections import bookkeeping as bk
 from projections.contract import Projection
-from projections.engine import BatchResult, Message, Outcome, RowsUnavailableError, apply_batch
+from projections.engine import (
+    BatchResult,
+    Message,
+    Outcome,
+    RowsUnavailableError,
+    apply_batch,
+)
 
 log = logging.getLogger(__name__)
 
