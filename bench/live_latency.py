@@ -14,7 +14,13 @@ pause) reads ``order_summary`` for the orders with a change not yet seen and
 notes when each one becomes visible. Latency = visible time minus the moment
 the command returned (its transaction had committed).
 
-    .venv/bin/python bench/live_latency.py [--rate 200] [--seconds 20] [--threads 6]
+The measured window follows ``--warm-up`` seconds (15 by default) of the same
+load, whose figures are printed too but are not the result: a broker in
+service has long compiled its hot paths, one just started spends ~10 s of CPU
+in its JIT compiler during its first minute under load, on this 2-core
+machine the tail of whatever runs then. ``--warm-up 0`` measures from cold.
+
+    .venv/bin/python bench/live_latency.py [--rate 200] [--seconds 20] [--threads 6] [--warm-up 15]
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+import asyncio
+
+import psycopg
+from common import (
     ROOT,
     delete_topics,
     drop_database,
@@ -47,13 +56,9 @@ from common import (  # noqa: E402
     topic_size,
 )
 
-import asyncio  # noqa: E402
-
-import psycopg  # noqa: E402
-
-from adapters.config import Settings  # noqa: E402
-from adapters.event_store import open_orders  # noqa: E402
-from adapters.migrations import upgrade  # noqa: E402
+from adapters.config import Settings
+from adapters.event_store import open_orders
+from adapters.migrations import upgrade
 
 ORDERS_CLI = str(ROOT / ".venv" / "bin" / "orders")
 POLL_PAUSE = 0.001
@@ -102,7 +107,7 @@ class Poller(threading.Thread):
                 time.sleep(POLL_PAUSE)
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
+def wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -110,7 +115,66 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
         time.sleep(0.05)
 
 
-def measure(settings: Settings, rate: float, seconds: float, threads: int, workdir: Path) -> dict[str, object]:
+def percentiles(committed: dict[tuple[str, int], float], visible: dict[tuple[str, int], float]) -> dict[str, object]:
+    samples = sorted((visible[k] - t) * 1000 for k, t in committed.items() if k in visible)
+    if not samples:
+        return {"commands": len(committed), "missing": len(committed)}
+    return {
+        "commands": len(committed),
+        "missing": len(committed) - len(samples),
+        "p50_ms": round(statistics.median(samples), 1),
+        "p90_ms": round(samples[int(0.90 * (len(samples) - 1))], 1),
+        "p99_ms": round(samples[int(0.99 * (len(samples) - 1))], 1),
+        "max_ms": round(samples[-1], 1),
+    }
+
+
+def issue_commands(orders, poller: Poller, rate: float, seconds: float, threads: int, phase: str):
+    """``threads`` paced threads issue ``rate`` commands/s for ``seconds``; (commit times by change, seconds taken)."""
+    committed: dict[tuple[str, int], float] = {}
+    expected = int(rate * seconds)
+    started = time.perf_counter()
+    errors: list[BaseException] = []
+
+    def issue(worker: int) -> None:
+        try:
+            rng = random.Random(f"{phase}-{worker}")
+            live: list[list] = []
+            interval = threads / rate
+            next_at = started + worker * interval / threads
+            for i in range(expected // threads):
+                next_at += interval
+                delay = next_at - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                if not live or rng.random() < 0.4:
+                    order_id = str(orders.place_order(f"customer-{worker}-{i % 100}", [("BOOK-1", 1, "9.90")]))
+                    entry = [order_id, 1]
+                    live.append(entry)
+                    live[:] = live[-20:]
+                else:
+                    entry = rng.choice(live)
+                    if entry[1] >= 40:  # keep orders well under the line limit
+                        continue
+                    orders.add_line(entry[0], f"SKU-{entry[1]}", 1, Decimal("1.00"))
+                    entry[1] += 1
+                key = (entry[0], entry[1])
+                committed[key] = time.time()
+                poller.expect(*key)
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    workers = [threading.Thread(target=issue, args=(w,)) for w in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return committed, time.perf_counter() - started
+
+
+def measure(settings: Settings, rate: float, seconds: float, threads: int, warm_up: float, workdir: Path) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")}
     env.update(
         ORDERS_EVENT_STORE_URL=settings.event_store_url,
@@ -125,60 +189,28 @@ def measure(settings: Settings, rate: float, seconds: float, threads: int, workd
     relay = subprocess.Popen([ORDERS_CLI, "relay", "run"], env=env, stderr=relay_log, stdout=relay_log, cwd=ROOT)
     runner = None
     poller = Poller(settings.read_model_url)
+    warm_figures: dict[str, object] = {}
     try:
         wait_for(lambda: topic_size(settings.kafka_bootstrap, settings.topic) is not None, 60, "the relay's topic")
         runner = subprocess.Popen(
             [ORDERS_CLI, "projections", "run", "order_summary"], env=env, stderr=runner_log, stdout=runner_log, cwd=ROOT
         )
         poller.start()
-        # Warm-up: the runner has joined its group and applies events.
-        warm = str(orders.place_order("customer-warm-up", [("BOOK-1", 1, "9.90")]))
-        poller.expect(warm, 1)
-        wait_for(lambda: (warm, 1) in poller.visible, 90, "the warm-up order in order_summary")
+        # The runner has joined its group and applies events.
+        first = str(orders.place_order("customer-first", [("BOOK-1", 1, "9.90")]))
+        poller.expect(first, 1)
+        wait_for(lambda: (first, 1) in poller.visible, 90, "the first order in order_summary")
+        if warm_up > 0:
+            # The same load, not the figure: the broker's JIT compiler, caches
+            # and connections reach their steady state (a broker's first
+            # minute after a start costs it ~10 s of CPU in compilation).
+            warm, _ = issue_commands(orders, poller, rate, warm_up, threads, "warm-up")
+            wait_for(lambda: poller.outstanding() == 0, 60, "every warm-up change in order_summary")
+            warm_figures = percentiles(warm, poller.visible)
         poller.visible.clear()
 
-        committed: dict[tuple[str, int], float] = {}
-        expected = int(rate * seconds)
-        started = time.perf_counter()
-        errors: list[BaseException] = []
-
-        def issue(worker: int) -> None:
-            try:
-                rng = random.Random(worker)
-                live: list[list] = []
-                interval = threads / rate
-                next_at = started + worker * interval / threads
-                for i in range(expected // threads):
-                    next_at += interval
-                    delay = next_at - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                    if not live or rng.random() < 0.4:
-                        order_id = str(orders.place_order(f"customer-{worker}-{i % 100}", [("BOOK-1", 1, "9.90")]))
-                        entry = [order_id, 1]
-                        live.append(entry)
-                        live[:] = live[-20:]
-                    else:
-                        entry = rng.choice(live)
-                        if entry[1] >= 40:  # keep orders well under the line limit
-                            continue
-                        orders.add_line(entry[0], f"SKU-{entry[1]}", 1, Decimal("1.00"))
-                        entry[1] += 1
-                    key = (entry[0], entry[1])
-                    committed[key] = time.time()
-                    poller.expect(*key)
-            except BaseException as e:  # noqa: BLE001 - reported by the main thread
-                errors.append(e)
-
         load_before = loadavg()
-        workers = [threading.Thread(target=issue, args=(w,)) for w in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        elapsed = time.perf_counter() - started
-        if errors:
-            raise errors[0]
+        committed, elapsed = issue_commands(orders, poller, rate, seconds, threads, "measured")
         try:
             wait_for(lambda: poller.outstanding() == 0, 60, "every change in order_summary")
         except RuntimeError:
@@ -193,15 +225,11 @@ def measure(settings: Settings, rate: float, seconds: float, threads: int, workd
             if proc is not None:
                 proc.wait(60)
         orders.close()
-    samples = sorted((poller.visible[k] - t) * 1000 for k, t in committed.items() if k in poller.visible)
     return {
-        "commands": len(committed),
+        **percentiles(committed, poller.visible),
         "achieved_rate": round(len(committed) / elapsed, 1),
-        "missing": len(committed) - len(samples),
-        "p50_ms": round(statistics.median(samples), 1),
-        "p90_ms": round(samples[int(0.90 * (len(samples) - 1))], 1),
-        "p99_ms": round(samples[int(0.99 * (len(samples) - 1))], 1),
-        "max_ms": round(samples[-1], 1),
+        "warm_up_seconds": warm_up,
+        "warm_up": warm_figures,
         "polls": poller.polls,
         "loadavg_before": load_before,
         "loadavg_after": load_after,
@@ -215,6 +243,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--threads", type=int, default=6)
+    parser.add_argument(
+        "--warm-up", type=float, default=15, help="seconds of the same load before the measured window (0: none)"
+    )
     args = parser.parse_args()
 
     admin = pg_admin_url()
@@ -227,7 +258,7 @@ def main() -> None:
     topic = f"bench.live.{uuid.uuid4().hex[:8]}"
     try:
         settings = Settings(event_store_url=store, read_model_url=read_models, kafka_bootstrap=bootstrap, topic=topic)
-        figures = measure(settings, args.rate, args.seconds, args.threads, workdir)
+        figures = measure(settings, args.rate, args.seconds, args.threads, args.warm_up, workdir)
     finally:
         drop_database(admin, store)
         drop_database(admin, read_models)
@@ -235,6 +266,12 @@ def main() -> None:
             asyncio.run(delete_topics(bootstrap, [topic]))
         except Exception as e:  # noqa: BLE001 - the topic may not exist if the relay never started
             print(f"note: topic {topic} not deleted: {e}")
+    warm = figures["warm_up"]
+    if warm:
+        print(
+            f"warm-up ({args.warm_up:.0f}s, same load, not the figure): p50 {warm.get('p50_ms')} ms, "
+            f"p99 {warm.get('p99_ms')} ms, max {warm.get('max_ms')} ms; missing {warm['missing']} of {warm['commands']}"
+        )
     print(
         f"command commit -> visible in order_summary at {args.rate:.0f} commands/s for {args.seconds:.0f}s "
         f"(achieved {figures['achieved_rate']}/s): p50 {figures['p50_ms']} ms, p90 {figures['p90_ms']} ms, "
