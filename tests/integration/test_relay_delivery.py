@@ -29,7 +29,7 @@ from adapters.config import Settings
 from adapters.envelope import HEADER_FIELDS, decode
 from adapters.event_store import open_orders
 from adapters.kafka_topics import TOPIC_CONFIG
-from adapters.relay import Relay, SQLiteCheckpoints, open_checkpoints
+from adapters.relay import Relay, RelayTuning, SQLiteCheckpoints, open_checkpoints
 from adapters.simulation import simulate_day
 from domain.events import record_of
 
@@ -234,3 +234,30 @@ def test_run_without_kafka_configured_says_what_to_set(day):
     assert run.stderr.strip() == (
         "error: the relay needs Kafka: set ORDERS_KAFKA_BOOTSTRAP=host:port (or pass `orders --kafka host:port`)"
     )
+
+
+class CountingCheckpoints(SQLiteCheckpoints):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.saves = 0
+
+    def save(self, topic: str, notification_id: int) -> None:
+        self.saves += 1
+        super().save(topic, notification_id)
+
+
+def test_checkpoint_writes_are_spaced_while_publishing_and_the_last_one_covers_everything(day, kafka_bootstrap, relay_topic):
+    url, stored = day
+    settings = Settings(event_store_url=url, kafka_bootstrap=kafka_bootstrap, topic=relay_topic)
+    orders = open_orders(settings)
+    checkpoints = CountingCheckpoints(settings.sqlite_path)
+    # ~110 read batches of 100, each acknowledged on its own.
+    relay = Relay(settings, orders, checkpoints, tuning=RelayTuning(read_limit=100, checkpoint_every=0.5))
+    try:
+        started = time.monotonic()
+        report = asyncio.run(relay.run(once=True))
+        took = time.monotonic() - started
+    finally:
+        orders.close()
+    assert checkpoints.saves <= took / 0.5 + 2
+    assert report.checkpoint == _checkpoint(url, relay_topic) == stored[-1].id
