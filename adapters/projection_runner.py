@@ -1,8 +1,8 @@
 """The projection runner: source -> decode -> engine -> one SQL transaction per batch.
 
 The same code serves both sources (see ``adapters.sources``): the loops only
-receive a batch, hand it to :meth:`Worker.process` and, on Kafka, commit the
-offsets to Kafka afterwards (a copy for lag tools; SQL holds the truth).
+receive a batch, hand it to :meth:`Worker.process` and, on Kafka, copy the
+committed offsets to Kafka now and then (for lag tools; SQL holds the truth).
 
 Python API (used by the CLI, the demo, tests and benchmarks):
 
@@ -24,12 +24,12 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import OperationalError
 
@@ -79,6 +79,7 @@ STATE_RECHECK_SECONDS = 2.0
 # often, and at the end: one OffsetCommit per batch was ~50 requests/s at 200
 # events/s, CPU in the runner and the broker for offsets no one reads sooner.
 KAFKA_COPY_INTERVAL = 1.0
+KAFKA_LAST_COPY_TIMEOUT = 5.0  # seconds the last copy may take when the runner stops
 
 
 __all__ = [
@@ -195,7 +196,7 @@ class Worker:
         with self.engine.begin() as conn:
             rows = SqlRows(conn, self.tables)
             orders = {m.aggregate_id for m in messages if m.aggregate_id is not None}
-            blocked = rm.open_batch(conn, rows, self.name, self.target, orders)
+            blocked = rm.open_batch(rows, self.name, self.target, orders)
             result = apply_batch(self.projection, rows, messages, blocked)
             rows.flush()
             rm.insert_dead_letters(conn, self.name, self.target, result.dead_letters)
@@ -452,10 +453,10 @@ class _LiveConsumer:
 
     Pipelined: the batch in flight is applied in a worker thread while the
     next one is fetched and decoded, and settled before anything else. The
-    committed offsets are copied to Kafka in the background, at most every
-    ``KAFKA_COPY_INTERVAL`` seconds (the newest offset of each partition
-    since the last copy), one copy at a time, its errors raised at the next
-    copy; at the end the last offsets are copied and awaited.
+    committed offsets are copied to Kafka in the background as
+    :class:`KafkaCopies` schedules them, one copy at a time, its errors
+    raised at the next copy; a clean stop copies the last offsets, within
+    ``KAFKA_LAST_COPY_TIMEOUT`` (a failure then is logged: SQL holds them).
     """
 
     def __init__(
@@ -469,12 +470,13 @@ class _LiveConsumer:
         self.halted = halted
         self.last_check = time.monotonic()
         self.inflight: asyncio.Future[BatchResult] | None = None
-        self.copying: asyncio.Future[None] | None = None
-        self.to_copy: dict[int, int] = {}  # committed in SQL, not yet copied to Kafka
-        self.copied_at = 0.0
+        self.copying: asyncio.Future[bool] | None = None
+        self.copies = KafkaCopies(KAFKA_COPY_INTERVAL)
+        self.copying_offsets: dict[int, int] = {}
 
     async def run(self, stop: threading.Event, ends: Mapping[int, int] | None, batch_size: int) -> None:
         """Until ``stop`` (or, given ``ends``, until caught up with them, or halted)."""
+        clean = False
         try:
             while not stop.is_set():
                 self._copy_to_kafka()  # also when idle: what the last batch committed reaches Kafka
@@ -502,17 +504,12 @@ class _LiveConsumer:
                     assigned = [tp.partition for tp in self.consumer.assignment()]
                     if assigned and self.worker.caught_up(ends, assigned):
                         break
+            clean = True
         finally:
-            try:
-                if self.inflight is not None:
-                    await self._settle()  # a stop finishes (commits) the batch in hand
-            finally:
-                if self.copying is not None:
-                    await self.copying
-                    self.copying = None
-                self._copy_to_kafka(now=True)
-                if self.copying is not None:
-                    await self.copying
+            if self.inflight is not None:
+                await self._settle()  # a stop finishes (commits) the batch in hand
+        if clean:
+            await self._last_copy()
 
     async def _fetch(self, max_records: int, timeout_ms: int) -> list[Message]:
         batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
@@ -531,7 +528,7 @@ class _LiveConsumer:
             await _reseek(self.consumer, self.worker)
             return False
         self.stats.add(result)
-        self.to_copy.update(result.next_offsets)
+        self.copies.committed(result.next_offsets)
         self._copy_to_kafka(now=result.halt is not None)
         if result.halt is not None:
             halted_state = await asyncio.to_thread(_state_of, self.engine, name)
@@ -543,17 +540,32 @@ class _LiveConsumer:
         return True
 
     def _copy_to_kafka(self, now: bool = False) -> None:
-        """Start copying the offsets waiting in ``to_copy`` if it is time (or ``now``) and no copy runs."""
+        """Start copying the offsets :class:`KafkaCopies` says are due (all waiting, with ``now``), unless a copy runs."""
         if self.copying is not None:
             if not self.copying.done():
                 return
-            copied, self.copying = self.copying, None
-            copied.result()  # a failed copy raises here
-        if not self.to_copy or (not now and time.monotonic() - self.copied_at < KAFKA_COPY_INTERVAL):
-            return
-        offsets, self.to_copy = self.to_copy, {}
-        self.copied_at = time.monotonic()
-        self.copying = asyncio.ensure_future(_commit_to_kafka(self.consumer, self.topic, offsets))
+            self.copying, copying = None, self.copying
+            if not copying.result():  # a copy that raised raises here
+                self.copies.failed(self.copying_offsets)
+        offsets = self.copies.due(now)
+        if offsets:
+            self.copying_offsets = offsets
+            self.copying = asyncio.ensure_future(_commit_to_kafka(self.consumer, self.topic, offsets))
+
+    async def _last_copy(self) -> None:
+        """Copy what is left to Kafka and wait for it, briefly: Kafka may be gone, and SQL holds the offsets."""
+
+        async def copy_the_rest() -> None:
+            if self.copying is not None:
+                await asyncio.wait({self.copying})
+            self._copy_to_kafka(now=True)
+            if self.copying is not None:
+                await self.copying
+
+        try:
+            await asyncio.wait_for(copy_the_rest(), KAFKA_LAST_COPY_TIMEOUT)
+        except (TimeoutError, KafkaError) as e:
+            log.warning("%s: last offsets not copied to Kafka (%s); SQL holds them", self.worker.name, str(e) or "timed out")
 
     async def _wait_for_resume(self) -> None:
         """Halted: every few seconds, see whether a retry or skip set the projection running again."""
@@ -587,17 +599,51 @@ async def _reseek(consumer: AIOKafkaConsumer, worker: Worker) -> None:
         consumer.seek(tp, offsets.get(tp.partition, 0))
 
 
-async def _commit_to_kafka(consumer: AIOKafkaConsumer, topic: str, offsets: Mapping[int, int]) -> None:
-    """Copy the committed SQL offsets to Kafka, for lag tools (SQL stays the truth)."""
+class KafkaCopies:
+    """Which committed offsets to copy to Kafka, and when (no I/O: the runner does the copying).
+
+    The newest offset of each partition since the last copy waits here; it
+    is due once ``interval`` seconds have passed since the last copy began
+    (at once the first time, or when asked ``now``). The offsets of a copy
+    that failed wait again, unless newer ones came meanwhile.
+    """
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.waiting: dict[int, int] = {}
+        self.last_copy: float | None = None
+
+    def committed(self, offsets: Mapping[int, int]) -> None:
+        self.waiting.update(offsets)
+
+    def due(self, now: bool = False) -> dict[int, int]:
+        """The offsets to copy now (taken out of waiting); empty if none, or not yet time."""
+        at = self.clock()
+        if not self.waiting or not (now or self.last_copy is None or at - self.last_copy >= self.interval):
+            return {}
+        offsets, self.waiting = self.waiting, {}
+        self.last_copy = at
+        return offsets
+
+    def failed(self, offsets: Mapping[int, int]) -> None:
+        for partition, offset in offsets.items():
+            self.waiting.setdefault(partition, offset)
+
+
+async def _commit_to_kafka(consumer: AIOKafkaConsumer, topic: str, offsets: Mapping[int, int]) -> bool:
+    """Copy the committed SQL offsets to Kafka, for lag tools (SQL stays the truth); False if refused."""
     assigned = consumer.assignment()
     commit = {TopicPartition(topic, p): o for p, o in offsets.items() if TopicPartition(topic, p) in assigned}
     if not commit:
-        return
+        return True
     try:
         await consumer.commit(commit)
     except (CommitFailedError, IllegalStateError) as e:
-        # A rebalance is under way; the next batch's commit carries the offsets.
+        # A rebalance is under way; the offsets wait for the next copy.
         log.warning("offsets not copied to Kafka this time (%s); SQL holds them", e)
+        return False
+    return True
 
 
 # ----------------------------------------------------------------- rebuild

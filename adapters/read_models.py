@@ -661,23 +661,28 @@ def set_rebuild_fingerprint(conn: Connection, projection: str, fingerprint: str 
 
 def blocked_orders(conn: Connection, projection: str, target: str) -> dict[str, int]:
     """Orders with an unresolved dead letter -> the highest version recorded for them."""
-    rows = conn.exec_driver_sql(_bookkeeping(conn.dialect).blocked, (projection, target, *bk.UNRESOLVED))
+    return _blocked(conn.exec_driver_sql(_bookkeeping(conn.dialect).blocked, (projection, target, *bk.UNRESOLVED)))
+
+
+def _blocked(rows: Iterable[Any]) -> dict[str, int]:
     return {order: int(version or 0) for order, version in rows}
 
 
-def open_batch(conn: Connection, rows: SqlRows, projection: str, target: str, orders: Iterable[str]) -> dict[str, int]:
-    """The start of a live batch's transaction: :func:`lock`, then :func:`blocked_orders`
-    (returned), then ``orders``' rows of every order-keyed table read into ``rows``.
+def open_batch(rows: SqlRows, projection: str, target: str, orders: Iterable[str]) -> dict[str, int]:
+    """The start of a live batch's transaction on ``rows.conn``: :func:`lock`, then
+    :func:`blocked_orders` (returned), then ``orders``' rows of every order-keyed
+    table read into ``rows``.
 
     PostgreSQL: the statements go in one psycopg pipeline, sent in this order
     and answered in one round trip instead of five (BEGIN, the lock, the
     blocked orders, one read per table); each still runs after the lock is
     granted. On a busy machine every round trip waits for the server process
     to be scheduled, so a live batch spends less time in its transaction.
-    A failure is raised as SQLAlchemy raises its own (:func:`_as_sqlalchemy_error`).
+    A failure is raised as SQLAlchemy's exception (:func:`_as_sqlalchemy_error`).
     """
+    conn = rows.conn
     keys = sorted(orders)
-    if conn.dialect.name != "postgresql":
+    if not _pipelines(conn):
         lock(conn, projection, target)
         blocked = blocked_orders(conn, projection, target)
         for table in rows.tables.order_keyed:
@@ -699,24 +704,35 @@ def open_batch(conn: Connection, rows: SqlRows, projection: str, target: str, or
                     reads.append((table, fetch, read))
             for table, fetch, read in reads:
                 rows.seed(table, map(fetch.row, read.fetchall()), ((k,) for k in keys))
-            return {order: int(version or 0) for order, version in blocked_rows.fetchall()}
+            return _blocked(blocked_rows.fetchall())
     except conn.dialect.loaded_dbapi.Error as e:
         raise _as_sqlalchemy_error(conn, e) from e
 
 
-def _as_sqlalchemy_error(conn: Connection, error: Exception) -> BaseException:
-    """``error``, raised by the driver past SQLAlchemy, as SQLAlchemy would have raised it.
+def _pipelines(conn: Connection) -> bool:
+    """Whether ``conn`` can send statements in a pipeline (psycopg 3 on libpq 14 or later)."""
+    if conn.dialect.driver != "psycopg":
+        return False
+    return bool(conn.dialect.loaded_dbapi.Pipeline.is_supported())
+
+
+def _as_sqlalchemy_error(conn: Connection, error: Exception) -> DBAPIError:
+    """``error``, raised by the driver past SQLAlchemy, as the exception SQLAlchemy raises for it.
 
     The same exception class (an ``OperationalError`` stays one, so a batch
     retries it), and a lost connection is invalidated so that the pool
-    replaces it instead of handing it out again.
+    replaces it instead of handing it out again. (SQLAlchemy would also
+    recycle the pool's other connections then; the writer engine pings each
+    one before use instead.)
     """
     lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, None)
     if lost:
         conn.invalidate(error)
-    return DBAPIError.instance(
+    wrapped = DBAPIError.instance(
         None, None, error, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=conn.dialect
     )
+    assert isinstance(wrapped, DBAPIError)
+    return wrapped
 
 
 def insert_dead_letters(

@@ -652,7 +652,9 @@ class Relay:
             for task in (sender, acker, saver):
                 if not task.done():
                     task.cancel()
-            await asyncio.gather(saver, return_exceptions=True)
+            [saved] = await asyncio.gather(saver, return_exceptions=True)
+            if isinstance(saved, Exception):
+                log.warning("writing the checkpoint failed (%s); trying once more", _describe(saved))
             await self._save_checkpoint()
 
     async def _send(

@@ -58,7 +58,7 @@ def test_a_database_error_while_a_batch_opens_is_raised_as_sqlalchemys_operation
     impatient_engine, lock_holder
 ):
     with pytest.raises(OperationalError) as raised, impatient_engine.begin() as conn:
-        rm.open_batch(conn, rm.SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, {"o-1"})
+        rm.open_batch(rm.SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, {"o-1"})
     assert isinstance(raised.value.orig, psycopg.errors.LockNotAvailable)
 
 
@@ -70,7 +70,7 @@ def test_a_connection_lost_while_a_batch_opens_is_invalidated_and_replaced(datab
             with database.connect(autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
             with pytest.raises(OperationalError) as raised:
-                rm.open_batch(conn, rm.SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, {"o-1"})
+                rm.open_batch(rm.SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, {"o-1"})
             assert raised.value.connection_invalidated and conn.invalidated
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
@@ -93,3 +93,23 @@ def test_a_live_batch_whose_opening_fails_on_the_database_is_retried(impatient_e
     assert "retrying" in caplog.text
     with impatient_engine.connect() as conn:
         assert conn.execute(select(OrderSummary.orders.c.customer_id)).scalars().all() == ["c-retried"]
+
+
+def test_a_live_batch_whose_connection_was_lost_is_retried_on_a_new_one(database, caplog):
+    # No ping before use: the lost connection is found by the batch itself.
+    engine = create_engine(database.sqlalchemy_url)
+    first, second = OrderStory(customer_id="c-first"), OrderStory(customer_id="c-second")
+    worker = Worker(engine, OrderSummary, TABLES)
+    try:
+        worker.process([Message(partition=0, offset=0, event=first.records[0])])
+        with engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with database.connect(autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with caplog.at_level(logging.WARNING, logger="adapters.projection_runner"):
+            worker.process([Message(partition=0, offset=1, event=second.records[0])])
+        with engine.connect() as conn:
+            customers = conn.execute(select(OrderSummary.orders.c.customer_id).order_by("customer_id")).scalars().all()
+    finally:
+        engine.dispose()
+    assert "retrying" in caplog.text and customers == ["c-first", "c-second"]

@@ -133,7 +133,15 @@ def test_offsets_are_copied_to_the_consumer_group_in_kafka(settings, history):
 def test_a_running_runner_copies_its_last_offsets_to_kafka_while_idle(settings, history):
     _, events = history
     stop = threading.Event()
-    running = threading.Thread(target=runner.run, args=(settings, [OrderEvents]), kwargs={"stop": stop})
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(runner.run(settings, [OrderEvents], stop=stop))
+        except BaseException as e:  # noqa: BLE001 - asserted below
+            outcome.append(e)
+
+    running = threading.Thread(target=run)
     running.start()
     try:
         # Batches in quick succession: the copy after the first one waits for
@@ -151,6 +159,7 @@ def test_a_running_runner_copies_its_last_offsets_to_kafka_while_idle(settings, 
     finally:
         stop.set()
         running.join(30)
+    assert not running.is_alive() and isinstance(outcome[0], runner.RunStats)
 
 
 def test_a_republished_tail_changes_nothing(settings, history):

@@ -54,7 +54,7 @@ def test_opening_a_batch_reads_the_stored_rows_of_its_orders_ahead(engine):
         load(conn, stored)
     with engine.begin() as conn:
         rows = ReadAheadOnly(conn, TABLES)
-        rm.open_batch(conn, rows, OrderSummary.name, bk.LIVE, {stored.order_id})
+        rm.open_batch(rows, OrderSummary.name, bk.LIVE, {stored.order_id})
         row = rows.get(OrderSummary.orders, stored.order_id)
     assert (row["customer_id"], row["line_count"]) == ("c-stored", 2)
 
@@ -63,7 +63,7 @@ def test_opening_a_batch_knows_that_a_new_order_has_no_row(engine):
     new = OrderStory(customer_id="c-new")
     with engine.begin() as conn:
         rows = ReadAheadOnly(conn, TABLES)
-        rm.open_batch(conn, rows, OrderSummary.name, bk.LIVE, {new.order_id})
+        rm.open_batch(rows, OrderSummary.name, bk.LIVE, {new.order_id})
         assert rows.get(OrderSummary.orders, new.order_id) is None
 
 
@@ -71,7 +71,7 @@ def test_opening_a_batch_returns_the_orders_blocked_by_dead_letters(engine):
     blocked = OrderStory(customer_id="c-blocked").add_line("SKU-2", 1, "5.00")
     park(engine, blocked)
     with engine.begin() as conn:
-        found = rm.open_batch(conn, rm.SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, set())
+        found = rm.open_batch(rm.SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, set())
     assert found == {blocked.order_id: 2}
 
 
@@ -83,7 +83,7 @@ def test_opening_a_batch_returns_what_the_statements_one_by_one_return(engine):
     orders = {stored.order_id, blocked.order_id}
     with engine.begin() as conn:
         rows = rm.SqlRows(conn, TABLES)
-        opened = rm.open_batch(conn, rows, OrderSummary.name, bk.LIVE, orders)
+        opened = rm.open_batch(rows, OrderSummary.name, bk.LIVE, orders)
         read_ahead = {o: rows.get(OrderSummary.orders, o) for o in orders}
     with engine.begin() as conn:
         rm.lock(conn, OrderSummary.name, bk.LIVE)
