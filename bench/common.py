@@ -13,6 +13,7 @@ import os
 import platform
 import random
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,6 +115,22 @@ def machine() -> str:
 
 
 # --------------------------------------------------------------- histories
+
+
+def paced(started: float, rate: float, seconds: float, threads: int, worker: int) -> Iterator[int]:
+    """Worker ``worker``'s share of ``rate`` commands/s for ``seconds`` over ``threads`` threads.
+
+    Yields the command's number at its appointed time (the threads' slots
+    staggered evenly); late commands go at once, so a slow patch is caught up.
+    """
+    interval = threads / rate
+    next_at = started + worker * interval / threads
+    for i in range(int(rate * seconds) // threads):
+        next_at += interval
+        delay = next_at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        yield i
 
 
 def an_order(rng: random.Random) -> Order:

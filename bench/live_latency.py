@@ -52,6 +52,7 @@ from common import (
     kafka_bootstrap,
     loadavg,
     machine,
+    paced,
     pg_admin_url,
     topic_size,
 )
@@ -138,7 +139,6 @@ class Load(NamedTuple):
 def issue_commands(orders: Orders, poller: Poller, rate: float, seconds: float, threads: int, phase: str) -> Load:
     """``threads`` paced threads issue ``rate`` commands/s for ``seconds`` (seeded by ``phase``)."""
     committed: dict[tuple[str, int], float] = {}
-    expected = int(rate * seconds)
     started = time.perf_counter()
     errors: list[BaseException] = []
 
@@ -146,13 +146,7 @@ def issue_commands(orders: Orders, poller: Poller, rate: float, seconds: float, 
         try:
             rng = random.Random(f"{phase}-{worker}")
             live: list[list] = []
-            interval = threads / rate
-            next_at = started + worker * interval / threads
-            for i in range(expected // threads):
-                next_at += interval
-                delay = next_at - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
+            for i in paced(started, rate, seconds, threads, worker):
                 if not live or rng.random() < 0.4:
                     order_id = str(orders.place_order(f"customer-{worker}-{i % 100}", [("BOOK-1", 1, "9.90")]))
                     entry = [order_id, 1]

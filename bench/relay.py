@@ -45,7 +45,7 @@ from adapters.event_store import open_orders  # noqa: E402
 from adapters.stored_events import StoredLog  # noqa: E402
 from adapters.relay import KeyPartitioner, Relay, RelayTuning, encoder_for, messages_of, open_checkpoints  # noqa: E402
 from domain.order import Order  # noqa: E402
-from common import delete_topics, drop_database, fresh_database, services_env  # noqa: E402
+from common import delete_topics, drop_database, fresh_database, paced, services_env  # noqa: E402
 
 ADDRESS = {"name": "Ada", "street": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
 
@@ -221,13 +221,7 @@ def latency(settings: Settings, rate: float, seconds: float, workdir: Path) -> d
         def issue(worker: int) -> None:
             rng = random.Random(worker)
             live: list = []
-            interval = threads / rate
-            next_at = started
-            for i in range(expected // threads):
-                next_at += interval
-                delay = next_at - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
+            for i in paced(started, rate, seconds, threads, worker):
                 if not live or rng.random() < 0.4:
                     order_id = orders.place_order(f"customer-{worker}-{i % 100}", [("BOOK-1", 1, "9.90")])
                     live.append([order_id, 1])
