@@ -269,7 +269,10 @@ class SqlRows(RowCache):
         return None if row is None else dict(row)
 
     def prefetch(self, messages: Iterable[Message]) -> None:
-        orders = {m.aggregate_id for m in messages if m.aggregate_id is not None}
+        self.prefetch_orders({m.aggregate_id for m in messages if m.aggregate_id is not None})
+
+    def prefetch_orders(self, orders: Iterable[str]) -> None:
+        """Load the rows of every order-keyed table for ``orders``."""
         for table in self.tables.order_keyed:
             self.prefetch_keys(table, orders)
 
@@ -682,11 +685,10 @@ def open_batch(rows: SqlRows, projection: str, target: str, orders: Iterable[str
     """
     conn = rows.conn
     keys = sorted(orders)
-    if not _pipelines(conn):
+    if not _pipelines(conn.dialect):
         lock(conn, projection, target)
         blocked = blocked_orders(conn, projection, target)
-        for table in rows.tables.order_keyed:
-            rows.prefetch_keys(table, keys)
+        rows.prefetch_orders(keys)
         return blocked
     statements = _bookkeeping(conn.dialect)
     pg = conn.connection.driver_connection
@@ -709,11 +711,10 @@ def open_batch(rows: SqlRows, projection: str, target: str, orders: Iterable[str
         raise _as_sqlalchemy_error(conn, e) from e
 
 
-def _pipelines(conn: Connection) -> bool:
-    """Whether ``conn`` can send statements in a pipeline (psycopg 3 on libpq 14 or later)."""
-    if conn.dialect.driver != "psycopg":
-        return False
-    return bool(conn.dialect.loaded_dbapi.Pipeline.is_supported())
+@functools.lru_cache(maxsize=8)
+def _pipelines(dialect: Any) -> bool:
+    """Whether ``dialect``'s connections can send statements in a pipeline (psycopg 3 on libpq 14 or later)."""
+    return dialect.driver == "psycopg" and bool(dialect.loaded_dbapi.Pipeline.is_supported())
 
 
 def _as_sqlalchemy_error(conn: Connection, error: Exception) -> DBAPIError:
