@@ -7,7 +7,7 @@ Run on demand::
 Both sides run one client, on a fresh SQLite file each round, with the same
 command mix per order: place, add_line, change_quantity, set the shipping
 address, confirm, pay, ship, deliver (8 commands). "Domain API" is
-``domain.application.Orders`` opened with ``adapters.event_store.open_orders``;
+``domain.application.Orders`` opened with ``adapters.eventstore.wiring.open_orders``;
 "bare" is a plain ``eventsourcing.application.Application`` with the same
 environment, doing ``repository.get`` / the ``Order`` command / ``save``
 itself, without the retry and idempotency plumbing. Within a round the two
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eventsourcing.application import Application  # noqa: E402
 
 from adapters.config import Settings  # noqa: E402
-from adapters.event_store import eventsourcing_env, open_orders  # noqa: E402
+from adapters.eventstore.wiring import eventsourcing_env, open_orders  # noqa: E402
 from domain.application import Orders  # noqa: E402
 from domain.order import Order  # noqa: E402
 

@@ -58,8 +58,8 @@ from common import (
 )
 
 from adapters.config import Settings
-from adapters.event_store import open_orders
-from adapters.migrations import upgrade
+from adapters.eventstore.wiring import open_orders
+from adapters.sql.migrations import upgrade
 from domain.application import Orders
 
 ORDERS_CLI = str(ROOT / ".venv" / "bin" / "orders")

@@ -3,7 +3,7 @@
 Needs the services (`scripts/services up`) for the Kafka mode.
 
   kafka   Rebuild of ``order_summary`` from 1,000,000 events on Kafka into a
-          fresh PostgreSQL database (``adapters.projection_runner.rebuild``,
+          fresh PostgreSQL database (``adapters.runner.rebuild``,
           what ``orders projections rebuild order_summary`` calls), in a fresh
           child process whose peak RSS is reported. In the same run, the *bare
           pipeline*, also in its own child: aiokafka consume of the same topic
@@ -92,9 +92,9 @@ def produce_topic(bootstrap: str, topic: str, events: int) -> None:
     """``events`` envelope messages of realistic order histories, key = order id, 6 partitions."""
     from aiokafka import AIOKafkaProducer
 
-    from adapters.envelope import encode
-    from adapters.kafka_topics import ensure_topic
-    from adapters.relay import KeyPartitioner
+    from adapters.kafka.envelope import encode
+    from adapters.kafka.partitioner import KeyPartitioner
+    from adapters.kafka.topics import ensure_topic
     from domain.events import record_of
 
     async def main() -> None:
@@ -160,7 +160,7 @@ def sqlite_store_path(events: int) -> Path:
 
 def ensure_sqlite_events(events: int) -> Path:
     from adapters.config import Settings
-    from adapters.event_store import open_orders
+    from adapters.eventstore.wiring import open_orders
 
     path = sqlite_store_path(events)
     done = path.with_suffix(".complete")
@@ -218,7 +218,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         main_profile.enable()
     started = time.perf_counter()
     if spec["what"] == "rebuild":
-        from adapters import projection_runner as runner
+        from adapters import runner
         from adapters.config import Settings
         from projections.order_summary import OrderSummary
 
@@ -261,7 +261,7 @@ def _memory(f: dict[str, Any]) -> str:
 
 def _profile_worker_threads(profiles: list[cProfile.Profile]) -> None:
     """cProfile sees only its own thread: also profile the runner's batch applies (run in threads)."""
-    from adapters import projection_runner as runner
+    from adapters import runner
 
     thread_profile = cProfile.Profile()
     profiles.append(thread_profile)
@@ -413,10 +413,10 @@ async def bare_pipeline(bootstrap: str, topic: str, url: str, batch: int) -> int
 
 
 def kafka_mode(args: argparse.Namespace, report: dict[str, Any]) -> None:
-    from adapters.config import Settings
-    from adapters.migrations import upgrade
-
     import psycopg
+
+    from adapters.config import Settings
+    from adapters.sql.migrations import upgrade
 
     bootstrap = kafka_bootstrap()
     admin = pg_admin_url()
@@ -477,7 +477,7 @@ def same_rows(url: str) -> bool:
 
 def sqlite_mode(args: argparse.Namespace, report: dict[str, Any]) -> None:
     from adapters.config import Settings
-    from adapters.migrations import upgrade
+    from adapters.sql.migrations import upgrade
 
     store = ensure_sqlite_events(args.sqlite_events)
     rounds = []

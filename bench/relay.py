@@ -39,13 +39,16 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+from common import delete_topics, drop_database, fresh_database, paced, services_env  # noqa: E402
 
 from adapters.config import Settings  # noqa: E402
-from adapters.event_store import open_orders  # noqa: E402
-from adapters.stored_events import StoredLog  # noqa: E402
-from adapters.relay import KeyPartitioner, Relay, RelayTuning, encoder_for, messages_of, open_checkpoints  # noqa: E402
+from adapters.eventstore.log import StoredLog  # noqa: E402
+from adapters.eventstore.wiring import open_orders  # noqa: E402
+from adapters.kafka.partitioner import KeyPartitioner  # noqa: E402
+from adapters.relay.messages import encoder_for, messages_of  # noqa: E402
+from adapters.relay.positions import open_checkpoints  # noqa: E402
+from adapters.relay.publisher import Relay, RelayTuning  # noqa: E402
 from domain.order import Order  # noqa: E402
-from common import delete_topics, drop_database, fresh_database, paced, services_env  # noqa: E402
 
 ADDRESS = {"name": "Ada", "street": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
 
@@ -136,7 +139,7 @@ def bare_throughput(settings: Settings, tuning: RelayTuning, topic: str) -> tupl
         finally:
             await producer.stop()
 
-    from adapters.kafka_topics import ensure_topic
+    from adapters.kafka.topics import ensure_topic
 
     rates = []
     for batched, name in ((False, topic), (True, topic + ".batched")):

@@ -1,1 +1,1 @@
-"""Alembic environment and revisions of the read-model database (see adapters.migrations)."""
+"""Alembic environment and revisions of the read-model database (see adapters.sql.migrations)."""

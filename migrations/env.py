@@ -17,8 +17,8 @@ def _target_metadata():
     metadata = config.attributes.get("target_metadata")
     if metadata is None:
         from adapters.config import Settings
-        from adapters.migrations import target_metadata
-        from adapters.projection_registry import discover
+        from adapters.runner.registry import discover
+        from adapters.sql.migrations import target_metadata
 
         metadata = target_metadata(discover(Settings.from_env()))
     return metadata
@@ -48,7 +48,7 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    from adapters.read_models import create_read_model_engine
+    from adapters.sql.engines import create_read_model_engine
 
     engine = create_read_model_engine(config.get_main_option("sqlalchemy.url"))
     try:

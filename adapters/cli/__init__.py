@@ -13,16 +13,16 @@ import click
 import psycopg
 from eventsourcing.persistence import PersistenceError
 
-from adapters.cli.app import app
-from adapters.config import ConfigurationError
-from domain.errors import ConcurrencyError, OrderError
+from adapters.cli import demo as _demo  # noqa: F401,E402
 
 # Importing the command modules registers their commands on ``app``.
 from adapters.cli import orders as _orders  # noqa: F401,E402
-from adapters.cli import demo as _demo  # noqa: F401,E402
+from adapters.cli import projections as _projections  # noqa: F401,E402
 from adapters.cli import relay as _relay  # noqa: F401,E402
 from adapters.cli import views as _views  # noqa: F401,E402
-from adapters.cli import projections as _projections  # noqa: F401,E402
+from adapters.cli.app import app
+from adapters.config import ConfigurationError
+from domain.errors import ConcurrencyError, OrderError
 
 EXIT_RULE = 1
 EXIT_USAGE = 2

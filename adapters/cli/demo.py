@@ -21,16 +21,17 @@ from rich.table import Table
 from sqlalchemy import Connection, Engine, select
 
 from adapters.cli.app import app, settings_of
+from adapters.cli.demo_day import DaySummary, simulate_day
 from adapters.cli.output import console
 from adapters.cli.views import show_customers, show_products
 from adapters.config import Settings
-from adapters.event_store import open_orders
-from adapters.migrations import upgrade
-from adapters.projection_registry import discover
-from adapters.projection_runner import Progress as RebuildProgress
-from adapters.projection_runner import rebuild, run_until_caught_up
-from adapters.read_models import create_read_model_engine
-from adapters.simulation import DaySummary, simulate_day
+from adapters.eventstore.wiring import open_orders
+from adapters.runner.live import run_until_caught_up
+from adapters.runner.rebuilding import rebuild
+from adapters.runner.registry import discover
+from adapters.runner.stats import Progress as RebuildProgress
+from adapters.sql.engines import create_read_model_engine
+from adapters.sql.migrations import upgrade
 from domain.application import Orders
 from projections import OrderSummary
 from projections.contract import Projection

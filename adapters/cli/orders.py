@@ -6,7 +6,7 @@ import click
 
 from adapters.cli.app import app, json_option, settings_of
 from adapters.cli.output import console, emit_json, order_json, plain, show_order
-from adapters.event_store import open_orders
+from adapters.eventstore.wiring import open_orders
 from domain.application import Orders
 
 

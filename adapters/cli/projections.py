@@ -23,13 +23,13 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from adapters import projection_runner as runner
-from adapters.parallel_replay import ParallelReplayError
+from adapters import runner
 from adapters.cli.app import app, json_option, settings_of
 from adapters.cli.output import console, emit_json
 from adapters.config import Settings, redact
-from adapters.migrations import upgrade as upgrade_schema
-from adapters.projection_registry import discover, select
+from adapters.runner.registry import discover, select
+from adapters.runner.worker_processes import ParallelReplayError
+from adapters.sql.migrations import upgrade as upgrade_schema
 from projections.contract import Projection
 
 EXIT_HALTED = 1

@@ -12,9 +12,11 @@ import click
 from adapters.cli.app import app, json_option, settings_of
 from adapters.cli.output import console, emit_json
 from adapters.config import ConfigurationError, Settings
-from adapters.event_store import open_orders
-from adapters.kafka_topics import FiniteRetentionError, TopicProvisioningError
-from adapters.relay import KafkaUnavailableError, Relay, RelayReport, open_checkpoints, relay_status
+from adapters.eventstore.wiring import open_orders
+from adapters.kafka.topics import FiniteRetentionError, TopicProvisioningError
+from adapters.relay.positions import open_checkpoints
+from adapters.relay.publisher import KafkaUnavailableError, Relay, RelayReport
+from adapters.relay.status import relay_status
 
 
 @app.group()

@@ -22,9 +22,9 @@ from sqlalchemy.exc import OperationalError
 from adapters.cli.app import app, json_option, settings_of
 from adapters.cli.output import console, emit_json, plain
 from adapters.config import redact
-from adapters.migrations import check_schema
-from adapters.projection_registry import discover
-from adapters.read_models import create_read_model_engine, sqlalchemy_url
+from adapters.runner.registry import discover
+from adapters.sql.engines import create_read_model_engine, sqlalchemy_url
+from adapters.sql.migrations import check_schema
 from domain.application import parse_order_id
 from domain.errors import OrderError
 from domain.money import check_currency

@@ -29,13 +29,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from sqlalchemy import func, select
 
-from adapters import projection_runner as runner
-from adapters import read_models as rm
+from adapters import runner
 from adapters.config import Settings
-from adapters.migrations import upgrade
-from adapters.sources import group_id
+from adapters.kafka.source import group_id
+from adapters.sql import schema as bk
+from adapters.sql.engines import create_read_model_engine
+from adapters.sql.migrations import upgrade
 from projections import BUILT_IN
-from projections import bookkeeping as bk
 from projections.contract import Projection
 from tests.integration.conftest import _create_database, _delete_topics, _drop_database, run_sync
 
@@ -155,7 +155,7 @@ def reference_read_model(event_store_url: str, read_model_url: str,
 
 def snapshot(read_model_url: str, projections: Iterable[type[Projection]] = BUILT_IN) -> Snapshot:
     """Every row of every table of ``projections`` (live), ordered by primary key."""
-    engine = rm.create_read_model_engine(read_model_url)
+    engine = create_read_model_engine(read_model_url)
     try:
         with engine.connect() as conn:
             return {
@@ -185,7 +185,7 @@ def live_offsets(read_model_url: str, projections: Iterable[str] | None = None) 
     query = select(c.projection, c.partition, c.next_offset).where(c.target == bk.LIVE)
     if projections is not None:
         query = query.where(c.projection.in_(list(projections)))
-    engine = rm.create_read_model_engine(read_model_url)
+    engine = create_read_model_engine(read_model_url)
     try:
         with engine.connect() as conn:
             return {(p, int(part)): int(o) for p, part, o in conn.execute(query)}
@@ -195,7 +195,7 @@ def live_offsets(read_model_url: str, projections: Iterable[str] | None = None) 
 
 def live_progress(read_model_url: str) -> int:
     """The sum of every live checkpoint: grows by one per message consumed."""
-    engine = rm.create_read_model_engine(read_model_url)
+    engine = create_read_model_engine(read_model_url)
     try:
         with engine.connect() as conn:
             total = conn.execute(

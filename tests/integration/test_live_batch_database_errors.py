@@ -17,17 +17,19 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from adapters import read_models as rm
 from adapters.config import Settings
-from adapters.migrations import upgrade
-from adapters.projection_runner import Worker
-from projections import bookkeeping as bk
+from adapters.runner.worker import Worker
+from adapters.sql import schema as bk
+from adapters.sql.bookkeeping import open_batch
+from adapters.sql.engines import create_read_model_engine
+from adapters.sql.migrations import upgrade
+from adapters.sql.rows import SqlRows, live_tables
 from projections.engine import Message
 from projections.order_summary import OrderSummary
 from tests.integration.conftest import PgDatabase
 from tests.unit.projections.stories import OrderStory
 
-TABLES = rm.live_tables(OrderSummary)
+TABLES = live_tables(OrderSummary)
 LOCK_KEY = f"orderstream.projection:{OrderSummary.name}:{bk.LIVE}"
 
 
@@ -58,19 +60,19 @@ def test_a_database_error_while_a_batch_opens_is_raised_as_sqlalchemys_operation
     impatient_engine, lock_holder
 ):
     with pytest.raises(OperationalError) as raised, impatient_engine.begin() as conn:
-        rm.open_batch(rm.SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, {"o-1"})
+        open_batch(SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, {"o-1"})
     assert isinstance(raised.value.orig, psycopg.errors.LockNotAvailable)
 
 
 def test_a_connection_lost_while_a_batch_opens_is_invalidated_and_replaced(database):
-    engine = rm.create_read_model_engine(database.sqlalchemy_url, writer=True)
+    engine = create_read_model_engine(database.sqlalchemy_url, writer=True)
     try:
         with engine.connect() as conn:
             pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
             with database.connect(autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
             with pytest.raises(OperationalError) as raised:
-                rm.open_batch(rm.SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, {"o-1"})
+                open_batch(SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, {"o-1"})
             assert raised.value.connection_invalidated and conn.invalidated
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
@@ -86,7 +88,7 @@ def test_a_live_batch_whose_opening_fails_on_the_database_is_retried(impatient_e
     release = threading.Timer(0.5, lock_holder.close)
     release.start()
     try:
-        with caplog.at_level(logging.WARNING, logger="adapters.projection_runner"):
+        with caplog.at_level(logging.WARNING, logger="adapters.runner.worker"):
             worker.process([Message(partition=0, offset=0, event=story.records[0])])
     finally:
         release.join()
@@ -106,7 +108,7 @@ def test_a_live_batch_whose_connection_was_lost_is_retried_on_a_new_one(database
             pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         with database.connect(autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        with caplog.at_level(logging.WARNING, logger="adapters.projection_runner"):
+        with caplog.at_level(logging.WARNING, logger="adapters.runner.worker"):
             worker.process([Message(partition=0, offset=1, event=second.records[0])])
         with engine.connect() as conn:
             customers = conn.execute(select(OrderSummary.orders.c.customer_id).order_by("customer_id")).scalars().all()

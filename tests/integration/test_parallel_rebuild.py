@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from adapters import projection_runner as runner
+from adapters import runner
+from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
-from adapters.event_store import open_orders
-from adapters.migrations import upgrade
-from adapters import parallel_replay as parallel
-from adapters.parallel_replay import ParallelReplayError, replay_in_processes
-from adapters.simulation import simulate_day
+from adapters.eventstore.wiring import open_orders
+from adapters.runner import parallel
+from adapters.runner.parallel import replay_in_processes
+from adapters.runner.worker_processes import ParallelReplayError
+from adapters.sql.migrations import upgrade
 from domain.events import record_of
 from projections.customer_orders import CustomerOrders
 from projections.order_summary import OrderSummary
@@ -103,7 +104,7 @@ class DiesInAWorkerProcess(OrderSummary):
 
     def placed(self, rows, event):
         main = sys.modules["__main__"]
-        if getattr(main, "__spec__", None) is not None and main.__spec__.name == "adapters.parallel_replay":
+        if getattr(main, "__spec__", None) is not None and main.__spec__.name == "adapters.runner.rebuild_worker":
             os._exit(3)
         super().placed(rows, event)
 

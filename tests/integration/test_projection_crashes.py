@@ -19,11 +19,11 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, select
 
-from adapters import projection_runner as runner
-from adapters import read_models as rm
+from adapters import runner
+from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
-from adapters.event_store import open_orders
-from adapters.simulation import simulate_day
+from adapters.eventstore.wiring import open_orders
+from adapters.sql.engines import sqlalchemy_url
 from projections.order_summary import OrderSummary
 from tests.integration.projection_helpers import (
     Snapshot,
@@ -36,8 +36,8 @@ from tests.integration.projection_helpers import (
     migrated,
     publish_with_relay,
     reference_read_model,
-    snapshot,
     run_cli,
+    snapshot,
     start_cli,
     wait_until,
 )
@@ -124,7 +124,7 @@ class Reader(threading.Thread):
 
     def __init__(self, url: str, old: list[tuple], new: list[tuple]) -> None:
         super().__init__(daemon=True)
-        self.engine = create_engine(rm.sqlalchemy_url(url), connect_args={"application_name": TEST_APPLICATION})
+        self.engine = create_engine(sqlalchemy_url(url), connect_args={"application_name": TEST_APPLICATION})
         self.old, self.new = old, new
         self.seen: list[str] = []
         self.stop = threading.Event()

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
-from adapters.event_store import open_orders
-from adapters.kafka_topics import TOPIC_CONFIG
-from adapters.simulation import simulate_day
+from adapters.eventstore.wiring import open_orders
+from adapters.kafka.topics import TOPIC_CONFIG
 from projections import BUILT_IN
 from tests.integration.projection_helpers import (
     Snapshot,

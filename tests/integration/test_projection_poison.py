@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 
 from adapters.cli import main
+from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
-from adapters.envelope import encode
-from adapters.event_store import open_orders
-from adapters.simulation import simulate_day
+from adapters.eventstore.wiring import open_orders
+from adapters.kafka.envelope import encode
 from domain.events import EventRecord, record_of, schema_version_of
 from projections.order_summary import OrderSummary
 from tests.integration.projection_helpers import (

@@ -16,17 +16,21 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import select, text
 
-from adapters import projection_runner as runner
-from adapters import read_models as rm
+from adapters import runner
+from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
-from adapters.envelope import encode
-from adapters.event_store import open_orders
-from adapters.migrations import upgrade
-from adapters.replay import ReplayWorker, replay_kafka
-from adapters.simulation import simulate_day
-from adapters.sources import KafkaSource, group_id
+from adapters.eventstore.wiring import open_orders
+from adapters.kafka.envelope import encode
+from adapters.kafka.source import KafkaSource, group_id
+from adapters.runner.kafka import KAFKA_COPY_INTERVAL
+from adapters.runner.replay import ReplayWorker, replay_kafka
+from adapters.sql import schema as bk
+from adapters.sql.bookkeeping import FencedError, ensure_state
+from adapters.sql.engines import create_read_model_engine
+from adapters.sql.migrations import upgrade
+from adapters.sql.rows import live_tables
+from adapters.sql.shadow import create_shadow, drop_shadow, shadow_tables
 from domain.events import record_of
-from projections import bookkeeping as bk
 from tests.sqlite.projection_kit import OrderEvents, no_failures  # noqa: F401 - fixture
 
 
@@ -79,7 +83,7 @@ def expected(events) -> dict[str, int]:
 
 
 def counts(settings: Settings) -> dict[str, int]:
-    engine = rm.create_read_model_engine(settings.read_model_url)
+    engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
         rows = conn.execute(select(OrderEvents.orders.c.order_id, OrderEvents.orders.c.events)).all()
     engine.dispose()
@@ -87,7 +91,7 @@ def counts(settings: Settings) -> dict[str, int]:
 
 
 def snapshot(settings: Settings) -> dict[str, list]:
-    engine = rm.create_read_model_engine(settings.read_model_url)
+    engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
         out = {t.name: conn.execute(select(t).order_by(*t.primary_key.columns)).all() for t in OrderEvents.tables()}
     engine.dispose()
@@ -151,7 +155,7 @@ def test_a_running_runner_copies_its_last_offsets_to_kafka_while_idle(settings, 
             deadline = time.monotonic() + 30
             while sum(offsets_in_sql(settings).values()) < events.index(part[-1]) + 1 and time.monotonic() < deadline:
                 time.sleep(0.02)
-        copied_within = time.monotonic() + runner.KAFKA_COPY_INTERVAL + 5
+        copied_within = time.monotonic() + KAFKA_COPY_INTERVAL + 5
         while offsets_in_kafka(settings) != offsets_in_sql(settings) and time.monotonic() < copied_within:
             time.sleep(0.2)
         assert running.is_alive()
@@ -174,18 +178,18 @@ def test_a_republished_tail_changes_nothing(settings, history):
 
 
 def test_a_stale_writer_is_fenced_on_postgres(settings, history):
-    from adapters.sources import EmbeddedSource
+    from adapters.eventstore.source import EmbeddedSource
 
     orders, _ = history
-    engine = rm.create_read_model_engine(settings.read_model_url, writer=True)
+    engine = create_read_model_engine(settings.read_model_url, writer=True)
     with engine.begin() as conn:
-        rm.ensure_state(conn, OrderEvents)
+        ensure_state(conn, OrderEvents)
     messages = EmbeddedSource(orders).read(0, 10_000)
-    current, stale = (runner.Worker(engine, OrderEvents, rm.live_tables(OrderEvents)) for _ in range(2))
+    current, stale = (runner.Worker(engine, OrderEvents, live_tables(OrderEvents)) for _ in range(2))
     current.reload()
     stale.reload()
     current.process(messages)
-    with pytest.raises(rm.FencedError):
+    with pytest.raises(FencedError):
         stale.process(messages)
     assert stale.process(messages).consumed == 0  # it re-read the offsets
     engine.dispose()
@@ -200,7 +204,7 @@ def test_rebuilding_twice_on_postgres_swaps_cleanly_and_keeps_live_names(setting
     runner.rebuild(settings, OrderEvents)
     runner.rebuild(settings, OrderEvents)
     assert snapshot(settings) == incremental
-    engine = rm.create_read_model_engine(settings.read_model_url)
+    engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
         names = set(
             conn.execute(
@@ -233,7 +237,7 @@ def test_garbage_on_the_topic_is_dead_lettered_with_its_bytes(settings, history,
     publish(settings, [(order.encode(), b"\x00not json")])
     publish_events(settings, events)
     runner.run_until_caught_up(settings, [OrderEvents])
-    engine = rm.create_read_model_engine(settings.read_model_url)
+    engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
         letters = conn.execute(select(bk.dead_letters.c.status, bk.dead_letters.c.payload, bk.dead_letters.c.aggregate_id)).all()
     engine.dispose()
@@ -249,7 +253,7 @@ def test_money_and_json_columns_survive_the_bulk_upsert_on_postgres(settings, hi
     orders, events = history
     publish_events(settings, events)
     runner.run_until_caught_up(settings, [OrderSummary])
-    engine = rm.create_read_model_engine(settings.read_model_url)
+    engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
         rows = {r.order_id: r for r in conn.execute(select(OrderSummary.orders))}
     engine.dispose()
@@ -278,13 +282,13 @@ def test_a_replay_of_the_topic_stops_at_the_end_offsets_it_is_given(settings, hi
     publish_events(settings, history[1])
     ends = {p: end // 2 for p, end in _end_offsets(settings).items()}
     assert sum(ends.values()) > 0
-    engine = rm.create_read_model_engine(settings.read_model_url, writer=True)
+    engine = create_read_model_engine(settings.read_model_url, writer=True)
     try:
-        tables = rm.shadow_tables(OrderEvents, postgres=True)
+        tables = shadow_tables(OrderEvents, postgres=True)
         with engine.begin() as conn:
-            rm.ensure_state(conn, OrderEvents)
-            rm.drop_shadow(conn, tables)
-            rm.create_shadow(conn, tables)
+            ensure_state(conn, OrderEvents)
+            drop_shadow(conn, tables)
+            create_shadow(conn, tables)
         worker = ReplayWorker(engine, OrderEvents, tables, fresh=True)
         starts = worker.reload()
         source = KafkaSource(settings.kafka_bootstrap, settings.topic)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Connection
 
-from adapters.read_models import create_read_model_engine
+from adapters.sql.engines import create_read_model_engine
 from projections import BUILT_IN
 from tests.sqlite.test_read_model_queries import *  # noqa: F401,F403  (the tests themselves)
 

@@ -13,10 +13,10 @@ import time
 
 import pytest
 
+from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
-from adapters.event_store import open_orders
-from adapters.relay import SQLiteCheckpoints
-from adapters.simulation import simulate_day
+from adapters.eventstore.wiring import open_orders
+from adapters.relay.positions import SQLiteCheckpoints
 from tests.conftest import load_services_env
 from tests.integration.test_relay_checks import ROOT, key_order_problems, read_topic, relay_env, start_relay
 

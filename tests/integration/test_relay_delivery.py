@@ -23,15 +23,16 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from tests.integration.test_relay_checks import key_order_problems, read_topic, relay_env, run_cli, start_relay
 
+from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
-from adapters.envelope import HEADER_FIELDS, decode
-from adapters.event_store import open_orders
-from adapters.kafka_topics import TOPIC_CONFIG
-from adapters.relay import Relay, RelayTuning, SQLiteCheckpoints, open_checkpoints
-from adapters.simulation import simulate_day
+from adapters.eventstore.wiring import open_orders
+from adapters.kafka.envelope import HEADER_FIELDS, decode
+from adapters.kafka.topics import TOPIC_CONFIG
+from adapters.relay.positions import SQLiteCheckpoints, open_checkpoints
+from adapters.relay.publisher import Relay, RelayTuning
 from domain.events import record_of
+from tests.integration.test_relay_checks import key_order_problems, read_topic, relay_env, run_cli, start_relay
 
 ORDERS_IN_THE_DAY = 2000
 

@@ -9,11 +9,13 @@ from collections import defaultdict
 
 import pytest
 
+from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
-from adapters.event_store import open_orders
-from adapters.kafka_topics import TOPIC_CONFIG
-from adapters.relay import PostgresCheckpoints, PostgresListenWaker, Relay, open_checkpoints
-from adapters.simulation import simulate_day
+from adapters.eventstore.wiring import open_orders
+from adapters.kafka.topics import TOPIC_CONFIG
+from adapters.relay.positions import PostgresCheckpoints, open_checkpoints
+from adapters.relay.publisher import Relay
+from adapters.relay.wakers import PostgresListenWaker
 from tests.integration.test_relay_checks import key_order_problems, read_topic
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from adapters.config import Settings
-from adapters.event_store import eventsourcing_env
+from adapters.eventstore.wiring import eventsourcing_env
 from domain.application import Orders
 
 
@@ -48,7 +48,7 @@ def open_app(backend_settings: Settings) -> Iterator[Callable[..., Orders]]:
     opened: list[Orders] = []
 
     def open_(cls: type[Orders] = Orders) -> Orders:
-        # What adapters.event_store.open_orders does, for subclasses too.
+        # What adapters.eventstore.wiring.open_orders does, for subclasses too.
         app = cls(env=eventsourcing_env(backend_settings))
         opened.append(app)
         return app

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from adapters import read_models as rm
 from adapters.config import Settings
+from adapters.sql.engines import create_read_model_engine
 from projections import BUILT_IN
 from projections.testing import project
 from tests.unit.projections.stories import OrderStory, at
@@ -32,7 +32,7 @@ def placed_at(story: OrderStory, when: str) -> OrderStory:
 
 def snapshot(settings: Settings, projection: Any) -> dict[str, list]:
     """Every row of ``projection``'s live tables, by table name, in key order."""
-    engine = rm.create_read_model_engine(settings.read_model_url)
+    engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
         out = {t.name: conn.execute(select(t).order_by(*t.primary_key.columns)).all() for t in projection.tables()}
     engine.dispose()

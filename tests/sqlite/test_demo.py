@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.simulation import simulate_day
+from adapters.cli.demo_day import simulate_day
 from domain.order import OrderStatus
 
 PAID_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DELIVERED)

@@ -1,4 +1,4 @@
-"""The start of a live batch (``adapters.read_models.open_batch``): lock, blocked orders, rows read ahead.
+"""The start of a live batch (``adapters.sql.bookkeeping.open_batch``): lock, blocked orders, rows read ahead.
 
 A contract on every read-model database: run here on SQLite, and on
 PostgreSQL (where the statements go in one pipeline) by tests/integration/contract.
@@ -13,19 +13,22 @@ import pytest
 from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 
-from adapters import read_models as rm
 from adapters.config import Settings
-from adapters.migrations import upgrade
-from projections import bookkeeping as bk
+from adapters.sql import schema as bk
+from adapters.sql.bookkeeping import blocked_orders, lock, open_batch
+from adapters.sql.dead_letters import insert_dead_letters
+from adapters.sql.engines import create_read_model_engine
+from adapters.sql.migrations import upgrade
+from adapters.sql.rows import SqlRows, live_tables
 from projections.engine import DeadLetter, Message
 from projections.order_summary import OrderSummary
 from tests.sqlite.read_model_rows import load
 from tests.unit.projections.stories import OrderStory
 
-TABLES = rm.live_tables(OrderSummary)
+TABLES = live_tables(OrderSummary)
 
 
-class ReadAheadOnly(rm.SqlRows):
+class ReadAheadOnly(SqlRows):
     """Rows that fail a test if any row is read one by one after the batch opened."""
 
     def load(self, table: Table, key: tuple[Any, ...]) -> dict[str, Any] | None:
@@ -35,7 +38,7 @@ class ReadAheadOnly(rm.SqlRows):
 @pytest.fixture
 def engine(backend_settings: Settings) -> Iterator[Engine]:
     upgrade(backend_settings, [OrderSummary])
-    engine = rm.create_read_model_engine(backend_settings.read_model_url, writer=True)
+    engine = create_read_model_engine(backend_settings.read_model_url, writer=True)
     yield engine
     engine.dispose()
 
@@ -45,7 +48,7 @@ def park(engine: Engine, story: OrderStory) -> None:
     event = story.records[-1]
     letter = DeadLetter(Message(partition=0, offset=7, event=event), "boom", "dead")
     with engine.begin() as conn:
-        rm.insert_dead_letters(conn, OrderSummary.name, bk.LIVE, [letter])
+        insert_dead_letters(conn, OrderSummary.name, bk.LIVE, [letter])
 
 
 def test_opening_a_batch_reads_the_stored_rows_of_its_orders_ahead(engine):
@@ -54,7 +57,7 @@ def test_opening_a_batch_reads_the_stored_rows_of_its_orders_ahead(engine):
         load(conn, stored)
     with engine.begin() as conn:
         rows = ReadAheadOnly(conn, TABLES)
-        rm.open_batch(rows, OrderSummary.name, bk.LIVE, {stored.order_id})
+        open_batch(rows, OrderSummary.name, bk.LIVE, {stored.order_id})
         row = rows.get(OrderSummary.orders, stored.order_id)
     assert (row["customer_id"], row["line_count"]) == ("c-stored", 2)
 
@@ -63,7 +66,7 @@ def test_opening_a_batch_knows_that_a_new_order_has_no_row(engine):
     new = OrderStory(customer_id="c-new")
     with engine.begin() as conn:
         rows = ReadAheadOnly(conn, TABLES)
-        rm.open_batch(rows, OrderSummary.name, bk.LIVE, {new.order_id})
+        open_batch(rows, OrderSummary.name, bk.LIVE, {new.order_id})
         assert rows.get(OrderSummary.orders, new.order_id) is None
 
 
@@ -71,7 +74,7 @@ def test_opening_a_batch_returns_the_orders_blocked_by_dead_letters(engine):
     blocked = OrderStory(customer_id="c-blocked").add_line("SKU-2", 1, "5.00")
     park(engine, blocked)
     with engine.begin() as conn:
-        found = rm.open_batch(rm.SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, set())
+        found = open_batch(SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, set())
     assert found == {blocked.order_id: 2}
 
 
@@ -82,12 +85,12 @@ def test_opening_a_batch_returns_what_the_statements_one_by_one_return(engine):
     park(engine, blocked)
     orders = {stored.order_id, blocked.order_id}
     with engine.begin() as conn:
-        rows = rm.SqlRows(conn, TABLES)
-        opened = rm.open_batch(rows, OrderSummary.name, bk.LIVE, orders)
+        rows = SqlRows(conn, TABLES)
+        opened = open_batch(rows, OrderSummary.name, bk.LIVE, orders)
         read_ahead = {o: rows.get(OrderSummary.orders, o) for o in orders}
     with engine.begin() as conn:
-        rm.lock(conn, OrderSummary.name, bk.LIVE)
-        one_by_one = rm.SqlRows(conn, TABLES)
+        lock(conn, OrderSummary.name, bk.LIVE)
+        one_by_one = SqlRows(conn, TABLES)
         one_by_one.prefetch_keys(OrderSummary.orders, orders)
-        expected = (rm.blocked_orders(conn, OrderSummary.name, bk.LIVE), {o: one_by_one.get(OrderSummary.orders, o) for o in orders})
+        expected = (blocked_orders(conn, OrderSummary.name, bk.LIVE), {o: one_by_one.get(OrderSummary.orders, o) for o in orders})
     assert (opened, read_ahead) == expected

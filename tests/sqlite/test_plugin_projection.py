@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
-from adapters.event_store import open_orders
-from adapters.migrations import upgrade
-from adapters.projection_registry import discover
-from adapters.projection_runner import run_until_caught_up, status
-from adapters.read_models import create_read_model_engine
-from adapters.simulation import simulate_day
+from adapters.eventstore.wiring import open_orders
+from adapters.runner.live import run_until_caught_up
+from adapters.runner.registry import discover
+from adapters.runner.status import status
+from adapters.sql.engines import create_read_model_engine
+from adapters.sql.migrations import upgrade
 from domain.application import Orders
 from projections import BUILT_IN
 from tests.plugins.orders_per_channel import OrdersPerChannel

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from adapters import projection_runner as runner
+from adapters import runner
 from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     OrderEvents,
     expected_counts,

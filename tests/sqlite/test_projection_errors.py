@@ -8,9 +8,9 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import select
 
-from adapters import projection_runner as runner
-from adapters import read_models as rm
-from projections import bookkeeping as bk
+from adapters import runner
+from adapters.sql import schema as bk
+from adapters.sql.engines import create_read_model_engine
 from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     OrderEvents,
     expected_counts,
@@ -28,7 +28,7 @@ def counts(settings) -> dict[str, int]:
 
 
 def dead_letters(settings) -> list[dict]:
-    engine = rm.create_read_model_engine(settings.read_model_url)
+    engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(select(bk.dead_letters).order_by(bk.dead_letters.c.id)).mappings()]
     engine.dispose()

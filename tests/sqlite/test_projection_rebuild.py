@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect
 
-from adapters import projection_runner as runner
-from adapters import read_models as rm
-from adapters.sources import EmbeddedSource
-from projections import bookkeeping as bk
+from adapters import runner
+from adapters.eventstore.source import EmbeddedSource
+from adapters.sql import schema as bk
+from adapters.sql.bookkeeping import FencedError, ensure_state, read_offsets
+from adapters.sql.engines import create_read_model_engine
+from adapters.sql.rows import live_tables
 from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     OrderEvents,
     expected_counts,
@@ -58,7 +60,7 @@ def test_rebuilding_twice_gives_identical_tables(migrated, orders):
 def test_the_swap_gives_the_secondary_indexes_their_live_names(migrated, orders):
     simulate(orders, n_orders=5)
     runner.rebuild(migrated, OrderEvents, orders=orders)
-    engine = rm.create_read_model_engine(migrated.read_model_url)
+    engine = create_read_model_engine(migrated.read_model_url)
     indexes = {i["name"] for i in inspect(engine).get_indexes("order_events")}
     tables = set(inspect(engine).get_table_names())
     engine.dispose()
@@ -76,13 +78,13 @@ def test_live_processing_continues_after_the_swap_with_no_gap_and_no_double_coun
 
 def test_a_live_writer_holding_old_offsets_is_fenced_by_the_swap(migrated, orders):
     simulate(orders, n_orders=10)
-    engine = rm.create_read_model_engine(migrated.read_model_url, writer=True)
-    live = runner.Worker(engine, OrderEvents, rm.live_tables(OrderEvents))
+    engine = create_read_model_engine(migrated.read_model_url, writer=True)
+    live = runner.Worker(engine, OrderEvents, live_tables(OrderEvents))
     with engine.begin() as conn:
-        rm.ensure_state(conn, OrderEvents)
+        ensure_state(conn, OrderEvents)
     live.reload()
     runner.rebuild(migrated, OrderEvents, orders=orders)
-    with pytest.raises(rm.FencedError):
+    with pytest.raises(FencedError):
         live.process(EmbeddedSource(orders).read(0, 10_000))
     assert live.process(EmbeddedSource(orders).read(0, 10_000)).consumed == 0
     engine.dispose()
@@ -162,8 +164,8 @@ def test_the_rebuild_reports_progress_up_to_the_end_offsets(migrated, orders):
 def test_after_a_swap_the_rebuild_checkpoints_are_live(migrated, orders):
     simulate(orders, n_orders=5)
     runner.rebuild(migrated, OrderEvents, orders=orders)
-    engine = rm.create_read_model_engine(migrated.read_model_url)
+    engine = create_read_model_engine(migrated.read_model_url)
     with engine.connect() as conn:
-        assert rm.read_offsets(conn, "order_events", bk.REBUILD) == {}
-        assert rm.read_offsets(conn, "order_events", bk.LIVE) == {0: orders.recorder.max_notification_id() + 1}
+        assert read_offsets(conn, "order_events", bk.REBUILD) == {}
+        assert read_offsets(conn, "order_events", bk.LIVE) == {0: orders.recorder.max_notification_id() + 1}
     engine.dispose()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from adapters import projection_runner as runner
-from adapters import read_models as rm
-from adapters.sources import EmbeddedSource
+from adapters import runner
+from adapters.eventstore.source import EmbeddedSource
+from adapters.sql import schema as bk
+from adapters.sql.bookkeeping import FencedError, ensure_state, read_offsets, write_offsets
+from adapters.sql.engines import create_read_model_engine
+from adapters.sql.rows import live_tables
 from domain.events import record_of
-from projections import bookkeeping as bk
 from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     OrderEvents,
     expected_counts,
@@ -54,23 +56,23 @@ def test_small_batches_reach_the_same_tables_as_one_big_batch(migrated, orders, 
 def test_checkpoint_is_stored_with_the_rows(migrated, orders):
     simulate(orders, n_orders=5)
     runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
-    engine = rm.create_read_model_engine(migrated.read_model_url)
+    engine = create_read_model_engine(migrated.read_model_url)
     with engine.connect() as conn:
-        assert rm.read_offsets(conn, "order_events", bk.LIVE) == {0: orders.recorder.max_notification_id() + 1}
+        assert read_offsets(conn, "order_events", bk.LIVE) == {0: orders.recorder.max_notification_id() + 1}
     engine.dispose()
 
 
 def test_a_stale_writer_is_fenced_and_its_batch_rolled_back(migrated, orders):
     simulate(orders, n_orders=5)
-    engine = rm.create_read_model_engine(migrated.read_model_url, writer=True)
+    engine = create_read_model_engine(migrated.read_model_url, writer=True)
     with engine.begin() as conn:
-        rm.ensure_state(conn, OrderEvents)
+        ensure_state(conn, OrderEvents)
     messages = EmbeddedSource(orders).read(0, 1000)
-    current, stale = (runner.Worker(engine, OrderEvents, rm.live_tables(OrderEvents)) for _ in range(2))
+    current, stale = (runner.Worker(engine, OrderEvents, live_tables(OrderEvents)) for _ in range(2))
     current.reload()
     stale.reload()
     current.process(messages)
-    with pytest.raises(rm.FencedError):
+    with pytest.raises(FencedError):
         stale.process(messages)
     assert counts(migrated) == expected_counts(orders)
     engine.dispose()
@@ -78,15 +80,15 @@ def test_a_stale_writer_is_fenced_and_its_batch_rolled_back(migrated, orders):
 
 def test_a_fenced_writer_rereads_its_offsets_and_applies_nothing_twice(migrated, orders):
     simulate(orders, n_orders=5)
-    engine = rm.create_read_model_engine(migrated.read_model_url, writer=True)
+    engine = create_read_model_engine(migrated.read_model_url, writer=True)
     with engine.begin() as conn:
-        rm.ensure_state(conn, OrderEvents)
+        ensure_state(conn, OrderEvents)
     messages = EmbeddedSource(orders).read(0, 1000)
-    current, stale = (runner.Worker(engine, OrderEvents, rm.live_tables(OrderEvents)) for _ in range(2))
+    current, stale = (runner.Worker(engine, OrderEvents, live_tables(OrderEvents)) for _ in range(2))
     current.reload()
     stale.reload()
     current.process(messages)
-    with pytest.raises(rm.FencedError):
+    with pytest.raises(FencedError):
         stale.process(messages)
     result = stale.process(messages)
     assert result.consumed == 0
@@ -95,17 +97,17 @@ def test_a_fenced_writer_rereads_its_offsets_and_applies_nothing_twice(migrated,
 
 
 def test_a_checkpoint_moved_since_it_was_read_fences_the_write(migrated):
-    engine = rm.create_read_model_engine(migrated.read_model_url, writer=True)
+    engine = create_read_model_engine(migrated.read_model_url, writer=True)
     with engine.begin() as conn:
-        rm.write_offsets(conn, "p", bk.LIVE, {0: None}, {0: 10})
+        write_offsets(conn, "p", bk.LIVE, {0: None}, {0: 10})
     with engine.begin() as conn:
-        rm.write_offsets(conn, "p", bk.LIVE, {0: 10}, {0: 20})
-    with pytest.raises(rm.FencedError, match="no longer at 10"), engine.begin() as conn:
-        rm.write_offsets(conn, "p", bk.LIVE, {0: 10}, {0: 15})
-    with pytest.raises(rm.FencedError, match="created the checkpoint first"), engine.begin() as conn:
-        rm.write_offsets(conn, "p", bk.LIVE, {0: None}, {0: 5})
+        write_offsets(conn, "p", bk.LIVE, {0: 10}, {0: 20})
+    with pytest.raises(FencedError, match="no longer at 10"), engine.begin() as conn:
+        write_offsets(conn, "p", bk.LIVE, {0: 10}, {0: 15})
+    with pytest.raises(FencedError, match="created the checkpoint first"), engine.begin() as conn:
+        write_offsets(conn, "p", bk.LIVE, {0: None}, {0: 5})
     with engine.connect() as conn:
-        assert rm.read_offsets(conn, "p", bk.LIVE) == {0: 20}
+        assert read_offsets(conn, "p", bk.LIVE) == {0: 20}
     engine.dispose()
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from adapters import projection_runner as runner
+from adapters import runner
 from adapters.cli import main
-from adapters.migrations import SchemaBehindError, upgrade
+from adapters.sql.migrations import SchemaBehindError, upgrade
 from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     OrderEvents,
     expected_counts,

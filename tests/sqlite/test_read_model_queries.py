@@ -30,9 +30,11 @@ from projections.order_summary import (
 )
 from projections.product_sales import (
     get_product_sales,
-    revenue_by_currency as product_revenue_by_currency,
     sales_currencies,
     top_products,
+)
+from projections.product_sales import (
+    revenue_by_currency as product_revenue_by_currency,
 )
 from tests.sqlite.read_model_rows import load, placed_at
 from tests.unit.projections.stories import OrderStory

@@ -7,8 +7,10 @@ import asyncio
 import pytest
 
 from adapters.config import Settings
-from adapters.event_store import open_orders
-from adapters.relay import Backoff, KafkaUnavailableError, Relay, RelayTuning, open_checkpoints
+from adapters.eventstore.wiring import open_orders
+from adapters.relay.messages import Backoff
+from adapters.relay.positions import open_checkpoints
+from adapters.relay.publisher import KafkaUnavailableError, Relay, RelayTuning
 
 NO_KAFKA = "127.0.0.1:1"  # nothing listens on port 1
 

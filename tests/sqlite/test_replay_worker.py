@@ -6,11 +6,14 @@ import sqlite3
 
 import pytest
 
-from adapters import projection_runner as runner
-from adapters import read_models as rm
-from adapters import replay
-from adapters.replay import ReplayWorker
-from adapters.sources import EmbeddedSource
+from adapters import runner
+from adapters.eventstore.source import EmbeddedSource
+from adapters.runner import replay
+from adapters.runner.replay import ReplayWorker
+from adapters.sql import engines
+from adapters.sql.bookkeeping import FencedError, ensure_state, read_offsets, set_rebuild_fingerprint
+from adapters.sql.engines import create_read_model_engine
+from adapters.sql.shadow import create_shadow, drop_shadow, shadow_tables
 from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     OrderEvents,
     expected_counts,
@@ -25,12 +28,12 @@ from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
 
 
 def _fresh_shadow(settings):
-    engine = rm.create_read_model_engine(settings.read_model_url, writer=True)
-    tables = rm.shadow_tables(OrderEvents, postgres=False)
+    engine = create_read_model_engine(settings.read_model_url, writer=True)
+    tables = shadow_tables(OrderEvents, postgres=False)
     with engine.begin() as conn:
-        rm.ensure_state(conn, OrderEvents)
-        rm.drop_shadow(conn, tables)
-        rm.create_shadow(conn, tables)
+        ensure_state(conn, OrderEvents)
+        drop_shadow(conn, tables)
+        create_shadow(conn, tables)
     return engine, tables
 
 
@@ -56,11 +59,11 @@ def test_nothing_is_written_before_flush_every_messages_are_applied(migrated, or
     messages = EmbeddedSource(orders).read(0, 10_000)
     worker.process(messages)
     with engine.connect() as conn:
-        assert rm.read_offsets(conn, OrderEvents.name, tables.target) == {}
+        assert read_offsets(conn, OrderEvents.name, tables.target) == {}
     assert worker.next_offset(0) == messages[-1].offset + 1
     worker.flush()
     with engine.connect() as conn:
-        assert rm.read_offsets(conn, OrderEvents.name, tables.target) == {0: messages[-1].offset + 1}
+        assert read_offsets(conn, OrderEvents.name, tables.target) == {0: messages[-1].offset + 1}
     engine.dispose()
 
 
@@ -75,7 +78,7 @@ def test_a_flush_after_another_writer_moved_the_checkpoints_is_fenced_and_forget
     first.process(messages[:10])
     other.process(messages[:15])
     other.flush()
-    with pytest.raises(rm.FencedError, match="checkpoints moved"):
+    with pytest.raises(FencedError, match="checkpoints moved"):
         first.flush()
     # It re-read the checkpoints: it goes on from where the other writer stopped.
     assert first.next_offset(0) == messages[14].offset + 1
@@ -107,15 +110,15 @@ def test_a_flush_after_a_rebuild_of_other_code_replaced_the_shadow_tables_is_fen
     simulate(orders, n_orders=5)
     engine, tables = _fresh_shadow(migrated)
     with engine.begin() as conn:
-        rm.set_rebuild_fingerprint(conn, OrderEvents.name, "this-code")
+        set_rebuild_fingerprint(conn, OrderEvents.name, "this-code")
     worker = ReplayWorker(engine, OrderEvents, tables, fresh=True, flush_every=10**6, fingerprint="this-code")
     worker.reload()
     worker.process(EmbeddedSource(orders).read(0, 10_000))
     with engine.begin() as conn:  # another rebuild, of other code, starts over
-        rm.drop_shadow(conn, tables)
-        rm.create_shadow(conn, tables)
-        rm.set_rebuild_fingerprint(conn, OrderEvents.name, "other-code")
-    with pytest.raises(rm.FencedError, match="another rebuild, of other code"):
+        drop_shadow(conn, tables)
+        create_shadow(conn, tables)
+        set_rebuild_fingerprint(conn, OrderEvents.name, "other-code")
+    with pytest.raises(FencedError, match="another rebuild, of other code"):
         worker.flush()
     assert table_rows_of(engine, tables) == []
     engine.dispose()
@@ -123,7 +126,7 @@ def test_a_flush_after_a_rebuild_of_other_code_replaced_the_shadow_tables_is_fen
 
 def test_reading_rows_back_does_not_wait_for_another_processs_write_lock(migrated, orders, monkeypatch):
     simulate(orders, n_orders=10)
-    monkeypatch.setattr(rm, "SQLITE_BUSY_TIMEOUT_MS", 200)  # a read that waits for the lock fails fast
+    monkeypatch.setattr(engines, "SQLITE_BUSY_TIMEOUT_MS", 200)  # a read that waits for the lock fails fast
     monkeypatch.setattr(replay, "DB_ATTEMPTS", 1)
     engine, tables = _fresh_shadow(migrated)
     worker = ReplayWorker(engine, OrderEvents, tables, fresh=True, flush_every=10**6, max_cached_rows=0)

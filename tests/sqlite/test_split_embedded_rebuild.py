@@ -10,15 +10,17 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from adapters import parallel_replay as parallel
-from adapters import projection_runner as runner
-from adapters import read_models as rm
+from adapters import runner
+from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
-from adapters.event_store import open_orders
-from adapters.migrations import upgrade
-from adapters.simulation import simulate_day
+from adapters.eventstore.wiring import open_orders
+from adapters.runner import parallel, rebuilding
+from adapters.sql import schema as bk
+from adapters.sql.bookkeeping import read_offsets, replace_offsets, set_rebuild_fingerprint
+from adapters.sql.engines import create_read_model_engine
+from adapters.sql.migrations import upgrade
+from adapters.sql.shadow import create_shadow, drop_shadow, shadow_tables
 from domain.application import Orders
-from projections import bookkeeping as bk
 from projections.customer_orders import CustomerOrders
 from projections.order_summary import OrderSummary
 from tests.sqlite.read_model_rows import snapshot
@@ -44,9 +46,9 @@ def orders(settings: Settings) -> Iterator[Orders]:
 
 
 def live_offsets(settings: Settings, projection) -> dict[int, int]:
-    engine = rm.create_read_model_engine(settings.read_model_url)
+    engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
-        offsets = rm.read_offsets(conn, projection.name, bk.LIVE)
+        offsets = read_offsets(conn, projection.name, bk.LIVE)
     engine.dispose()
     return offsets
 
@@ -141,19 +143,19 @@ def test_a_split_rebuild_whose_shadow_tables_another_rebuild_replaced_is_fenced_
 ):
     runner.run_until_caught_up(settings, [OrderSummary], orders=orders)
     incremental = snapshot(settings, OrderSummary)
-    replay = runner._replay_in_processes
+    replay = rebuilding._replay_in_processes
 
     def then_another_rebuild_starts(job, *args):
         result = replay(job, *args)
         # Another rebuild (another number of processes) begins: its first transaction.
-        tables = rm.shadow_tables(OrderSummary, postgres=False)
+        tables = shadow_tables(OrderSummary, postgres=False)
         with job.engine.begin() as conn:
-            rm.drop_shadow(conn, tables)
-            rm.create_shadow(conn, tables)
-            rm.set_rebuild_fingerprint(conn, OrderSummary.name, "another rebuild")
+            drop_shadow(conn, tables)
+            create_shadow(conn, tables)
+            set_rebuild_fingerprint(conn, OrderSummary.name, "another rebuild")
         return result
 
-    monkeypatch.setattr(runner, "_replay_in_processes", then_another_rebuild_starts)
+    monkeypatch.setattr(rebuilding, "_replay_in_processes", then_another_rebuild_starts)
     with pytest.raises(runner.FencedError, match="another rebuild replaced the shadow tables"):
         runner.rebuild(settings, OrderSummary, orders=orders)
     assert snapshot(settings, OrderSummary) == incremental
@@ -163,15 +165,15 @@ def test_a_split_rebuild_whose_shadow_tables_another_rebuild_replaced_is_fenced_
 def test_a_split_rebuild_whose_checkpoints_another_rebuild_moved_is_fenced_at_the_swap(settings, orders, monkeypatch):
     runner.run_until_caught_up(settings, [OrderSummary], orders=orders)
     incremental = snapshot(settings, OrderSummary)
-    replay = runner._replay_in_processes
+    replay = rebuilding._replay_in_processes
 
     def then_another_rebuild_commits(job, *args):
         result = replay(job, *args)
         with job.engine.begin() as conn:
-            rm.replace_offsets(conn, OrderSummary.name, bk.REBUILD, {0: 1, 1: 1})
+            replace_offsets(conn, OrderSummary.name, bk.REBUILD, {0: 1, 1: 1})
         return result
 
-    monkeypatch.setattr(runner, "_replay_in_processes", then_another_rebuild_commits)
+    monkeypatch.setattr(rebuilding, "_replay_in_processes", then_another_rebuild_commits)
     with pytest.raises(runner.FencedError, match="another rebuild moved the checkpoints"):
         runner.rebuild(settings, OrderSummary, orders=orders)
     assert snapshot(settings, OrderSummary) == incremental

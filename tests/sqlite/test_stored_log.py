@@ -1,4 +1,4 @@
-"""The raw log reader (``adapters.stored_events.StoredLog``) reads what the recorder reads.
+"""The raw log reader (``adapters.eventstore.log.StoredLog``) reads what the recorder reads.
 
 A contract on every event store: run here on SQLite, and on PostgreSQL by
 tests/integration/contract.
@@ -6,7 +6,7 @@ tests/integration/contract.
 
 from __future__ import annotations
 
-from adapters.stored_events import OrderShare, StoredLog, order_share
+from adapters.eventstore.log import OrderShare, StoredLog, order_share
 from domain.application import Orders
 
 LINE = [("BOOK-1", 1, "9.90")]

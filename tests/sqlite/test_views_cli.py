@@ -11,7 +11,7 @@ from sqlalchemy import create_engine
 
 from adapters.cli import main
 from adapters.config import Settings
-from adapters.migrations import upgrade
+from adapters.sql.migrations import upgrade
 from tests.sqlite.read_model_rows import load, placed_at
 from tests.unit.projections.stories import OrderStory
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.config import ConfigurationError, Settings, redact
-from adapters.event_store import eventsourcing_env
+from adapters.eventstore.wiring import eventsourcing_env
 
 PG_URL = "postgresql://orders:s3cret@db.example:6543/orderstream"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.projection_runner import KafkaCopies
+from adapters.runner.kafka import KafkaCopies
 
 
 class Clock:

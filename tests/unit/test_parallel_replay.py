@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from adapters.config import Settings
-from adapters.parallel_replay import ShareResult, importable, order_keyed, per_process, process_count, split
-from adapters.projection_stats import RunStats
+from adapters.runner.parallel import importable, order_keyed, per_process, process_count, split
+from adapters.runner.stats import RunStats
+from adapters.runner.worker_processes import ShareResult
 from projections.contract import Projection
 from projections.customer_orders import CustomerOrders
 from projections.order_summary import OrderSummary

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from adapters.eventstore.decoding import decode_stored, decoder_for
+from adapters.eventstore.log import ORDER_SHARES, order_share
 from domain.events import EVENT_TYPES, record_of
-from adapters.stored_events import ORDER_SHARES, decode_stored, decoder_for, order_share
 from tests.unit.relay.notifications import as_notification, as_v1_placed, in_memory_orders, notifications, one_of_each
 
 

@@ -15,11 +15,11 @@ from typing import Any, ClassVar
 import pytest
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, select
 
+from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
-from adapters.event_store import open_orders
-from adapters.migrations import upgrade
-from adapters.read_models import create_read_model_engine
-from adapters.simulation import simulate_day
+from adapters.eventstore.wiring import open_orders
+from adapters.sql.engines import create_read_model_engine
+from adapters.sql.migrations import upgrade
 from domain.application import Orders
 from domain.events import EventRecord
 from projections.contract import Projection, Rows, handles

@@ -9,7 +9,7 @@ from sqlalchemy import MetaData
 
 import projections
 from adapters.config import ConfigurationError, Settings
-from adapters.projection_registry import ENTRY_POINT_GROUP, discover, select
+from adapters.runner.registry import ENTRY_POINT_GROUP, discover, select
 from projections.contract import Projection
 from tests.unit.projections_framework.kit import DeadLetterCounts, EventCounts
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
-from adapters.stored_events import StoredLog, StoredRow
+from adapters.eventstore.log import StoredLog, StoredRow
 from domain.application import Orders
 
 ADDRESS = {"name": "Ada", "street": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.relay import Backoff
+from adapters.relay.messages import Backoff
 
 
 def test_backoff_doubles_from_its_initial_delay():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.relay import checkpoint_after, lag
+from adapters.relay.messages import checkpoint_after, lag
 
 
 def test_a_fully_acknowledged_batch_moves_the_checkpoint_to_its_last_position():

@@ -7,8 +7,8 @@ from uuid import uuid5
 
 import pytest
 
-from adapters.envelope import PoisonMessageError, decode, encode
-from adapters.stored_events import decoder_for
+from adapters.eventstore.decoding import decoder_for
+from adapters.kafka.envelope import PoisonMessageError, decode, encode
 from domain.events import EVENT_ID_NAMESPACE
 from tests.unit.relay.notifications import in_memory_orders, notifications, one_of_each
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from adapters.relay import encoder_for, messages_of
+from adapters.relay.messages import encoder_for, messages_of
 from domain.events import EVENT_TYPES
 from tests.unit.relay.notifications import in_memory_orders, notifications, one_of_each
 

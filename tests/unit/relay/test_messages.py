@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 
-from adapters.envelope import HEADER_FIELDS, decode, encode
-from adapters.relay import OutgoingMessage, encoder_for, message_of, messages_of
+from adapters.kafka.envelope import HEADER_FIELDS, decode, encode
+from adapters.relay.messages import (
+    OutgoingMessage,
+    encoder_for,
+    messages_of,
+    outgoing_message,
+)
 from domain.events import EVENT_TYPES, event_id_for, record_of
 from tests.unit.relay.notifications import (
-    as_notification, as_v1_placed, compressing_orders, in_memory_orders, notifications, one_of_each,
+    as_notification,
+    as_v1_placed,
+    compressing_orders,
+    in_memory_orders,
+    notifications,
+    one_of_each,
 )
 
 
@@ -63,7 +73,7 @@ def test_event_ids_are_derived_from_order_id_and_version():
 
 def test_a_stored_v1_placed_event_is_published_upcast_to_the_current_schema():
     stored, _, _ = _messages()
-    body = json.loads(message_of(as_v1_placed(stored[0])).value)
+    body = json.loads(outgoing_message(as_v1_placed(stored[0])).value)
     assert (body["schema_version"], body["data"]["channel"]) == (2, "web")
 
 
@@ -76,11 +86,11 @@ def test_every_event_type_is_published_as_the_envelope_of_its_domain_record():
 def test_an_upcast_event_is_published_as_the_envelope_of_its_domain_record():
     stored, _, orders = _messages()
     v1 = as_v1_placed(stored[0])
-    assert message_of(v1) == reference_message(v1, orders)
+    assert outgoing_message(v1) == reference_message(v1, orders)
 
 
 def test_plain_json_stores_are_encoded_in_one_pass():
-    assert encoder_for(in_memory_orders()) is message_of
+    assert encoder_for(in_memory_orders()) is outgoing_message
 
 
 def test_compressed_stores_are_published_as_the_envelope_of_their_domain_records():

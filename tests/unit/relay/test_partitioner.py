@@ -8,7 +8,7 @@ import uuid
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from adapters.relay import KeyPartitioner, murmur2
+from adapters.kafka.partitioner import KeyPartitioner, murmur2
 
 
 def test_murmur2_equals_aiokafkas_on_order_ids():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.kafka_topics import TOPIC_CONFIG, history_loss, refusal_message
+from adapters.kafka.topics import TOPIC_CONFIG, history_loss, refusal_message
 
 
 def test_the_topic_the_relay_creates_keeps_all_history():

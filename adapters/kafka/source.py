@@ -1,113 +1,22 @@
-"""Where projections read events from: the event store's log, or the Kafka topic.
-
-Both give the runner :class:`~projections.engine.Message` values with a
-partition and an offset; the runner stores ``next_offset`` (the offset after
-the last message it consumed) per partition with the rows.
-
-* :class:`EmbeddedSource` reads the event store's notification log directly:
-  one partition (0), offset = notification id. The log is commit-ordered and
-  may have gaps (rolled-back inserts); gaps are simply never read.
-* :class:`KafkaSource` reads the event topic with aiokafka: one consumer group
-  per projection, offsets from SQL (never from Kafka), so a new projection
-  starts at offset zero by itself.
-
-A message that cannot be decoded (garbage, an unknown event type, a schema
-version newer than the code) becomes a poison :class:`Message` (``event`` is
-None, ``error`` says why) and goes through the projection's error policy.
-"""
+"""The event topic as a projection source: consumers, record -> Message, seeks to SQL offsets."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
-from adapters.envelope import PoisonMessageError, decode
-from adapters.stored_events import OrderShare, StoredLog, StoredRow, decoder_for
-from domain.application import Orders
-from domain.events import EVENT_TYPES, EventRecord, SchemaVersionTooNewError
+from adapters.kafka.envelope import PoisonMessageError, decode
+from adapters.kafka.topics import log
+from adapters.source import SourceUnavailableError
 from projections.engine import Message
 
-log = logging.getLogger(__name__)
-
-
-class SourceUnavailableError(RuntimeError):
-    """The source cannot give what was asked (no such topic, a notification gone)."""
-
-EMBEDDED_PARTITION = 0
 FETCH_MAX_BYTES = 16 * 1024 * 1024
+
+
 PARTITION_FETCH_MAX_BYTES = 2 * 1024 * 1024
-
-
-# ---------------------------------------------------------------- embedded
-
-
-class EmbeddedSource:
-    """The ``Orders`` notification log as one partition (offset = notification id).
-
-    Given a ``share``, :meth:`read` gives only the events of the orders in
-    that share (a worker of a split rebuild, see adapters.parallel_replay).
-    """
-
-    partitions = (EMBEDDED_PARTITION,)
-
-    def __init__(self, orders: Orders, share: OrderShare | None = None) -> None:
-        self.orders = orders
-        self.recorder = orders.recorder
-        self.log = StoredLog(orders)
-        self.share = share
-        self._decode = decoder_for(orders)
-
-    def end_offsets(self) -> dict[int, int]:
-        """The offset after the last notification (0 for an empty log)."""
-        last = self.recorder.max_notification_id()
-        return {EMBEDDED_PARTITION: 0 if last is None else last + 1}
-
-    def read(self, start: int, limit: int, stop: int | None = None) -> list[Message]:
-        """Up to ``limit`` messages at offsets from ``start`` up to ``stop``, in log order (of this source's share)."""
-        return [self.message(row) for row in self.log.read(start, limit, stop=stop, share=self.share)]
-
-    def refetch(self, partition: int, offset: int, payload: bytes | None) -> Message:
-        """The message at ``offset`` again (a dead letter being retried)."""
-        found = self.log.read(offset, 1, stop=offset)
-        if not found:
-            raise SourceUnavailableError(f"notification {offset} is no longer in the event store")
-        return self.message(found[0])
-
-    def message(self, row: StoredRow) -> Message:
-        # No payload for a decoded event: a dead letter encodes its envelope
-        # only when one is written (see read_models.insert_dead_letters).
-        try:
-            record = self.record(row)
-        except PoisonMessageError as e:
-            return Message(EMBEDDED_PARTITION, row[0], None, payload=row[4], error=str(e), key=row[1])
-        return Message(EMBEDDED_PARTITION, row[0], record)
-
-    def record(self, row: StoredRow) -> EventRecord:
-        """The plain record of a notification, in the current schema.
-
-        Read straight from the stored JSON (``adapters.stored_events``, the
-        relay's decoder: no domain object is built). Anything it cannot read
-        (an unknown event type, a schema version newer than the code, bytes
-        that are not an event) is a poison message.
-        """
-        position, topic = row[0], row[3]
-        if topic not in EVENT_TYPES:
-            raise PoisonMessageError(f"notification {position}: unknown event type {topic!r}")
-        try:
-            return self._decode(row)
-        except SchemaVersionTooNewError as e:
-            raise PoisonMessageError(f"notification {position}: {e}") from None
-        except Exception as e:  # the stored bytes are not an event this code can read
-            raise PoisonMessageError(
-                f"notification {position} ({topic}) cannot be decoded: {type(e).__name__}: {e}"
-            ) from None
-
-
-# ------------------------------------------------------------------- Kafka
 
 
 def group_id(projection: str, topic: str) -> str:
@@ -119,7 +28,7 @@ def group_id(projection: str, topic: str) -> str:
     return f"orderstream.projection.{projection}.{topic}"
 
 
-def message_of(record: ConsumerRecord) -> Message:
+def message_from_record(record: ConsumerRecord) -> Message:
     """A Kafka record as a :class:`Message` (poison if its value cannot be decoded)."""
     try:
         event, _position = decode(record.value)

@@ -16,11 +16,19 @@ version newer than the code.
 
 from __future__ import annotations
 
-import orjson
 from dataclasses import dataclass
 from typing import Any
 
-from domain.events import EVENT_TYPES, EventRecord, SchemaVersionTooNewError, UnknownEventTypeError, schema_version_of, upcast
+import orjson
+
+from domain.events import (
+    EVENT_TYPES,
+    EventRecord,
+    SchemaVersionTooNewError,
+    UnknownEventTypeError,
+    schema_version_of,
+    upcast,
+)
 
 _CURRENT_VERSIONS = {event_type: schema_version_of(event_type) for event_type in EVENT_TYPES}
 

@@ -1,374 +1,29 @@
-"""The relay: publishes the event store's notification log to Kafka.
-
-A transactional outbox without a second write. Every command stores its events
-first (atomically, optimistically); the relay then follows the store's global
-notification log from its checkpoint and publishes one message per event to
-the topic, key = order id, value/headers = the envelope (``adapters/envelope``).
-
-Guarantees
-- **Nothing is skipped.** The log is commit-ordered (on PostgreSQL the recorder
-  takes a table lock on insert; its DB functions, which drop that lock, are
-  refused) so when the relay has read notification ``n`` every event with a
-  smaller id that will ever exist is already visible. Gaps (ids of rolled-back
-  inserts) are normal and simply never filled.
-- **At-least-once.** The checkpoint (last published notification id, kept in a
-  table of the event-store database, see :class:`CheckpointStore`) is written
-  only after Kafka acknowledged every message up to it. A crash re-publishes
-  the tail after the checkpoint; a re-published event keeps its ``event_id``.
-- **Per-order order.** One order's events share a key, hence a partition. The
-  producer is idempotent (``enable_idempotence=True``, ``acks=all``): aiokafka
-  keeps one request in flight per partition and retries a batch until it is
-  written; a batch after a lost one is rejected by the broker's sequence check.
-  Each producer thus writes, per partition, a prefix of what it was given, in
-  order; a restarted relay starts again after an acknowledged checkpoint. So for
-  every key the first occurrences of its versions appear in version order; a
-  re-published tail only repeats versions already seen.
-- **Kafka down never blocks the domain API** (which never talks to Kafka). The
-  relay retries with capped exponential backoff, logs one line per retry, keeps
-  its checkpoint, and publishes everything once the broker answers again.
-
-The Kafka loop is thin: reading and encoding (:func:`messages_of`), the
-checkpoint arithmetic (:func:`checkpoint_after`) and the backoff schedule
-(:class:`Backoff`) are plain functions, unit-tested without a broker.
-"""
+"""The relay loop: read the log, send to Kafka, move the checkpoint after acks."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-import sqlite3
-import struct
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from adapters.config import PostgresLocation, Settings
-from adapters.envelope import encode, headers_of, value_of
-from adapters.kafka_topics import FiniteRetentionError, TopicProvisioningError, ensure_topic
+from adapters.config import Settings
+from adapters.eventstore.log import StoredLog
+from adapters.kafka.partitioner import KeyPartitioner
+from adapters.kafka.topics import FiniteRetentionError, TopicProvisioningError, ensure_topic
+from adapters.relay.messages import Backoff, OutgoingMessage, checkpoint_after, encoder_for, messages_of
+from adapters.relay.positions import CheckpointStore
+from adapters.relay.wakers import Waker, make_waker, sleep_unless
 from domain.application import Orders
-from adapters.stored_events import (
-    StoredLog, StoredRow, current_version, decoder_for, split_state, stores_plain_json,
-)
-from domain.events import event_id_for, upcast
 
 log = logging.getLogger("orderstream.relay")
-
-CHECKPOINT_TABLE = "orderstream_relay_checkpoints"
-
-
-# ---------------------------------------------------------------- pure parts
-
-
-@dataclass(slots=True)
-class OutgoingMessage:
-    """One event ready for Kafka, with the notification id it came from.
-
-    Not frozen: one is built per published event, and a frozen dataclass's
-    ``__init__`` costs a measurable share of the relay's time per event.
-    """
-
-    position: int
-    key: bytes
-    value: bytes
-    headers: list[tuple[str, bytes]]
-
-
-def message_of(row: StoredRow) -> OutgoingMessage:
-    """The message of a stored row whose state is plain JSON, in the current schema.
-
-    Byte for byte ``envelope.encode(decode_stored(...), position)`` (unit-tested
-    for every event type and for upcast history), in one pass: no
-    ``EventRecord`` or ``Encoded`` in between.
-    """
-    position, aggregate_id, version, topic, state = row
-    schema_version = current_version(topic)
-    occurred_at, stored_version, data = split_state(state)
-    if stored_version != schema_version:
-        data = upcast(topic, stored_version, data)
-    event_id = event_id_for(aggregate_id, version)
-    return OutgoingMessage(
-        position,
-        aggregate_id.encode(),
-        value_of(event_id, topic, schema_version, aggregate_id, version, position, occurred_at, data),
-        headers_of(event_id, topic, schema_version, aggregate_id, version, position),
-    )
-
-
-def encoder_for(orders: Orders) -> Callable[[StoredRow], OutgoingMessage]:
-    """stored row -> message for this application: :func:`message_of`, unless its events are
-    enciphered or compressed (then through ``decoder_for``'s slow path and ``envelope.encode``)."""
-    if stores_plain_json(orders):
-        return message_of
-    decode = decoder_for(orders)
-
-    def through_the_mapper(row: StoredRow) -> OutgoingMessage:
-        encoded = encode(decode(row), position=row[0])
-        return OutgoingMessage(row[0], encoded.key, encoded.value, encoded.headers)
-
-    return through_the_mapper
-
-
-def messages_of(rows: Iterable[StoredRow], encode_row: Callable[[StoredRow], OutgoingMessage]) -> list[OutgoingMessage]:
-    """The messages of stored ``rows``, in log order; ``encode_row`` is ``encoder_for(orders)``."""
-    return [encode_row(row) for row in rows]
-
-
-def checkpoint_after(checkpoint: int, outcomes: Sequence[tuple[int, bool]]) -> int:
-    """The checkpoint once a batch is settled: the last position of its acknowledged prefix.
-
-    ``outcomes`` are ``(position, acknowledged)`` in log order. A message that
-    failed stops the advance there, even if later ones were acknowledged: the
-    checkpoint promises that *everything* up to it is in Kafka.
-    """
-    new = checkpoint
-    for position, acknowledged in outcomes:
-        if not acknowledged:
-            break
-        if position <= new:
-            raise ValueError(f"positions must increase past the checkpoint {new}, got {position}")
-        new = position
-    return new
-
-
-def lag(checkpoint: int, newest: int | None) -> int:
-    """Notification ids not yet published (an upper bound: gaps count too)."""
-    return max(0, (newest or 0) - checkpoint)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Capped exponential backoff: ``initial * factor**attempt``, at most ``maximum`` seconds."""
-
-    initial: float = 0.2
-    maximum: float = 5.0
-    factor: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        return min(self.maximum, self.initial * self.factor ** max(0, attempt))
-
-
-# -------------------------------------------------------------- checkpoints
-
-
-class CheckpointStore(ABC):
-    """Where the relay keeps, per topic, the last notification id Kafka acknowledged.
-
-    It lives in the event-store database (table ``orderstream_relay_checkpoints``:
-    ``topic`` primary key, ``notification_id``, ``updated_at``), so the events
-    and the relay's progress are backed up and restored together. ``save`` never
-    moves a checkpoint backwards.
-    """
-
-    @abstractmethod
-    def load(self, topic: str) -> int:
-        """The checkpoint of ``topic`` (0 when the relay never published to it)."""
-
-    @abstractmethod
-    def save(self, topic: str, notification_id: int) -> None:
-        """Record that everything up to ``notification_id`` is in ``topic``."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        pass
-
-
-class SQLiteCheckpoints(CheckpointStore):
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self._path), timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
-                "topic TEXT PRIMARY KEY, notification_id INTEGER NOT NULL, "
-                "updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-            )
-            self._conn = conn
-        return self._conn
-
-    def load(self, topic: str) -> int:
-        row = self._connection().execute(
-            f"SELECT notification_id FROM {CHECKPOINT_TABLE} WHERE topic = ?", (topic,)
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def save(self, topic: str, notification_id: int) -> None:
-        self._connection().execute(
-            f"INSERT INTO {CHECKPOINT_TABLE} (topic, notification_id) VALUES (?, ?) "
-            "ON CONFLICT (topic) DO UPDATE SET "
-            "notification_id = max(notification_id, excluded.notification_id), "
-            "updated_at = CURRENT_TIMESTAMP",
-            (topic, notification_id),
-        )
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
-class PostgresCheckpoints(CheckpointStore):
-    def __init__(self, location: PostgresLocation) -> None:
-        self._location = location
-        self._conn: Any = None
-
-    def _connection(self) -> Any:
-        import psycopg
-
-        if self._conn is None or self._conn.closed:
-            pg = self._location
-            conn = psycopg.connect(
-                host=pg.host, port=pg.port, user=pg.user, password=pg.password, dbname=pg.dbname,
-                autocommit=True, connect_timeout=10,
-            )
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
-                "topic text PRIMARY KEY, notification_id bigint NOT NULL, "
-                "updated_at timestamptz NOT NULL DEFAULT now())"
-            )
-            self._conn = conn
-        return self._conn
-
-    def load(self, topic: str) -> int:
-        row = self._connection().execute(
-            f"SELECT notification_id FROM {CHECKPOINT_TABLE} WHERE topic = %s", (topic,)
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def save(self, topic: str, notification_id: int) -> None:
-        self._connection().execute(
-            f"INSERT INTO {CHECKPOINT_TABLE} (topic, notification_id) VALUES (%s, %s) "
-            "ON CONFLICT (topic) DO UPDATE SET "
-            f"notification_id = GREATEST({CHECKPOINT_TABLE}.notification_id, excluded.notification_id), "
-            "updated_at = now()",
-            (topic, notification_id),
-        )
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
-def open_checkpoints(settings: Settings) -> CheckpointStore:
-    if settings.event_store_kind == "sqlite":
-        return SQLiteCheckpoints(settings.sqlite_path)
-    return PostgresCheckpoints(settings.postgres)
-
-
-# ------------------------------------------------------------------ wake-up
-
-
-class Waker(ABC):
-    """Tells the relay when the log may have grown."""
-
-    async def start(self) -> None:  # noqa: B027
-        pass
-
-    async def close(self) -> None:  # noqa: B027
-        pass
-
-    def arm(self) -> None:  # noqa: B027
-        """Called before each read: a signal arriving after this wakes the next wait."""
-
-    @abstractmethod
-    async def wait(self, stop: asyncio.Event) -> None:
-        """Return when new events may be there (or ``stop`` is set)."""
-
-
-class PollingWaker(Waker):
-    """SQLite has no LISTEN/NOTIFY: poll every ``interval`` seconds."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-
-    async def wait(self, stop: asyncio.Event) -> None:
-        await _sleep_unless(stop, self.interval)
-
-
-class PostgresListenWaker(Waker):
-    """Woken by the NOTIFY the eventsourcing recorder issues in every insert.
-
-    The recorder NOTIFYs its channel inside the inserting transaction, so the
-    signal arrives at commit. A fallback poll (``fallback`` seconds) covers a
-    lost LISTEN connection; the listener reconnects by itself.
-    """
-
-    def __init__(self, location: PostgresLocation, channel: str, fallback: float = 1.0) -> None:
-        self._location = location
-        self._channel = channel
-        self._fallback = fallback
-        self._signal = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name="relay-listen")
-        # Do not miss a commit between the first read and the first LISTEN.
-        await asyncio.wait({self._task, asyncio.create_task(self._listening.wait())}, timeout=5,
-                           return_when=asyncio.FIRST_COMPLETED)
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    def arm(self) -> None:
-        self._signal.clear()
-
-    async def wait(self, stop: asyncio.Event) -> None:
-        waiters = {asyncio.create_task(self._signal.wait()), asyncio.create_task(stop.wait())}
-        try:
-            await asyncio.wait(waiters, timeout=self._fallback, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
-
-    async def _listen(self) -> None:
-        import psycopg
-        from psycopg import sql
-
-        attempt = 0
-        pg = self._location
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    host=pg.host, port=pg.port, user=pg.user, password=pg.password, dbname=pg.dbname,
-                    autocommit=True, connect_timeout=10,
-                ) as conn:
-                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
-                    self._listening.set()
-                    self._signal.set()  # anything committed while we were not listening
-                    attempt = 0
-                    async for _ in conn.notifies():
-                        self._signal.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - logged; the fallback poll keeps the relay going
-                delay = Backoff().delay(attempt)
-                attempt += 1
-                log.warning(
-                    "LISTEN on %s failed (%s: %s); polling every %.1fs, reconnecting in %.1fs",
-                    self._channel, type(e).__name__, e, self._fallback, delay,
-                )
-                self._listening.set()
-                await asyncio.sleep(delay)
-
-
-# -------------------------------------------------------------------- relay
 
 
 @dataclass(frozen=True)
@@ -411,54 +66,6 @@ class _Pending:
     positions: list[int]               # in log order
     futures: list[asyncio.Future[Any]]  # one per record batch handed to the producer
     batch_of: list[int]                # positions[i] travels in futures[batch_of[i]]
-
-
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 of ``data`` (unsigned), equal to ``aiokafka.partitioner.murmur2``.
-
-    aiokafka's version assembles each 4-byte word from single bytes in Python;
-    this one unpacks the words in one call, about twice as fast. Unit-tested
-    equal to aiokafka's on UUID keys and on every length remainder.
-    """
-    m = 0x5BD1E995
-    length = len(data)
-    words = length >> 2
-    h = 0x9747B28C ^ length
-    for k in struct.unpack_from(f"<{words}I", data):
-        k = (k * m) & 0xFFFFFFFF
-        k = ((k ^ (k >> 24)) * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    rest = length & 3
-    if rest:
-        tail = words << 2
-        if rest == 3:
-            h ^= data[tail + 2] << 16
-        if rest >= 2:
-            h ^= data[tail + 1] << 8
-        h = ((h ^ data[tail]) * m) & 0xFFFFFFFF
-    h = ((h ^ (h >> 13)) * m) & 0xFFFFFFFF
-    return h ^ (h >> 15)
-
-
-class KeyPartitioner:
-    """The partition aiokafka's DefaultPartitioner (Java-compatible murmur2) gives a key, memoized.
-
-    One order's events share a key, so the cache pays; a new key costs one
-    :func:`murmur2`.
-    """
-
-    def __init__(self, partitions: list[int], capacity: int = 200_000) -> None:
-        self._partitions = partitions
-        self._cache: dict[bytes, int] = {}
-        self._capacity = capacity
-
-    def __call__(self, key: bytes) -> int:
-        p = self._cache.get(key)
-        if p is None:
-            if len(self._cache) >= self._capacity:
-                self._cache.clear()
-            p = self._cache[key] = self._partitions[(murmur2(key) & 0x7FFFFFFF) % len(self._partitions)]
-        return p
 
 
 class Relay:
@@ -518,7 +125,7 @@ class Relay:
                         "Kafka at %s unreachable (%s); retry %d in %.1fs; checkpoint stays at %d",
                         self.settings.kafka_bootstrap, _describe(e), attempt, delay, self.report.checkpoint,
                     )
-                    await _sleep_unless(stop, delay)
+                    await sleep_unless(stop, delay)
                     continue
                 log.info(
                     "publishing to %s from notification %d%s",
@@ -539,7 +146,7 @@ class Relay:
                         "(retry %d; the tail after it is re-published)",
                         _describe(e), delay, self.report.checkpoint, attempt,
                     )
-                    await _sleep_unless(stop, delay)
+                    await sleep_unless(stop, delay)
                 finally:
                     await self._close_producer(producer)
             log.info("stopped at checkpoint %d (%d messages published)", self.report.checkpoint, self.report.published)
@@ -579,7 +186,7 @@ class Relay:
                     "cannot check topic %s on %s (%s); retry %d in %.1fs",
                     self.topic, self.settings.kafka_bootstrap, _describe(e), attempt, delay,
                 )
-                await _sleep_unless(stop, delay)
+                await sleep_unless(stop, delay)
         return False
 
     def _producer(self) -> AIOKafkaProducer:
@@ -771,12 +378,6 @@ class Relay:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
 
-def make_waker(settings: Settings, orders: Orders) -> Waker:
-    if settings.event_store_kind == "postgres":
-        return PostgresListenWaker(settings.postgres, orders.recorder.channel_name)
-    return PollingWaker(settings.relay_poll_interval)
-
-
 def _freeze_long_lived_objects() -> None:
     """Keep what exists at start (modules, clients, the application) out of the collector's passes.
 
@@ -790,13 +391,6 @@ def _freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
-
-
 def _describe(e: BaseException | None) -> str:
     if e is None:
         return "unknown error"
@@ -805,20 +399,3 @@ def _describe(e: BaseException | None) -> str:
     if text.startswith(name):  # aiokafka errors already name themselves
         return text
     return f"{name}: {text}" if text else name
-
-
-# ------------------------------------------------------------------ status
-
-
-@dataclass(frozen=True)
-class RelayStatus:
-    topic: str
-    checkpoint: int
-    newest: int
-    lag: int
-
-
-def relay_status(settings: Settings, orders: Orders, checkpoints: CheckpointStore) -> RelayStatus:
-    checkpoint = checkpoints.load(settings.topic)
-    newest = orders.recorder.max_notification_id() or 0
-    return RelayStatus(topic=settings.topic, checkpoint=checkpoint, newest=newest, lag=lag(checkpoint, newest))

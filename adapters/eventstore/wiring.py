@@ -9,9 +9,8 @@ makes the notification log commit-ordered, which the relay relies on.
 
 from __future__ import annotations
 
-from domain.application import Orders
-
 from adapters.config import Settings
+from domain.application import Orders
 
 
 def eventsourcing_env(settings: Settings) -> dict[str, str]:

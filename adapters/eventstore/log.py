@@ -1,41 +1,18 @@
-"""Stored events straight to plain records: the read side's hot path.
-
-``record_of(orders.mapper.to_domain_event(n))`` rebuilds a domain event object
-and then takes it apart again. The relay and the embedded projection source
-only need the plain values, so this reads eventsourcing's stored JSON
-directly: transcoded values (``{"_type_": ..., "_data_": ...}``) become their
-JSON forms, the stored ``class_version`` is upcast with the domain's own
-upcasters. A unit test holds the result equal to the slow path for every
-event type and for v1 history.
-
-:class:`StoredLog` reads the log itself as plain rows, the recorder's own
-query without a ``Notification`` per event; given an :class:`OrderShare`,
-only the rows of the orders in that share (see :func:`order_share`),
-filtered by the database.
-
-Applications with a cipher or a compressor store bytes that are not JSON;
-for those, ``decoder_for`` returns the slow path.
-"""
+"""The event store's notification log read as plain rows, whole or one share of the orders."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
-from uuid import UUID
 
-import orjson
-
-from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain.application import Orders
-from domain.events import EVENT_TYPES, EventRecord, record_of, upcast
-
 
 # One stored event as the log holds it: (notification id, order id as text,
 # aggregate version, topic, state bytes).
 StoredRow = tuple[int, str, int, str, bytes]
+
 
 class OrderShare(NamedTuple):
     """Share ``index`` of ``count`` shares of the orders (see :func:`order_share`)."""
@@ -45,7 +22,11 @@ class OrderShare(NamedTuple):
 
 
 _HEX = "0123456789abcdef"
+
+
 ORDER_SHARES = 16  # at most: one per hex digit an order id can end in
+
+
 # Canonical order ids a SQLite log reader (rebuilds, the relay, the live
 # runner) keeps, ~10 MB, before it starts over.
 REMEMBERED_ORDER_IDS = 50_000
@@ -85,100 +66,6 @@ def sqlite_share_condition(share: OrderShare, column: str) -> str:
         return f"{last} NOT IN ({listed(others)})" if others else "1"
     return f"{last} IN ({listed(digits)})"
 
-
-def _plain(value: Any) -> Any:
-    """``value`` with eventsourcing's transcoded values replaced by their JSON forms.
-
-    Decimal and datetime are stored as ``{"_type_": ..., "_data_": str(value)}``
-    and ``value.isoformat()``: exactly the strings the envelope carries.
-    """
-    if type(value) is dict:
-        if len(value) == 2 and "_type_" in value and "_data_" in value:
-            kind, data = value["_type_"], value["_data_"]
-            if kind == "decimal_str" or kind == "datetime_iso":
-                return data
-            if kind == "uuid_hex":
-                return str(UUID(data))
-            raise ValueError(f"stored event holds a value of unknown type {kind!r}")
-        for key, item in value.items():
-            if type(item) is dict or type(item) is list:
-                value[key] = _plain(item)
-        return value
-    if type(value) is list:
-        return [_plain(item) if type(item) is dict or type(item) is list else item for item in value]
-    return value
-
-
-_CURRENT_VERSIONS = {topic: int(getattr(cls, "class_version", 1)) for topic, cls in EVENT_TYPES.items()}
-
-
-def current_version(topic: str) -> int:
-    """The schema version the code publishes ``topic`` at; ValueError for a topic it does not know."""
-    current = _CURRENT_VERSIONS.get(topic)
-    if current is None:
-        raise ValueError(f"stored event has unknown topic {topic!r}")
-    return current
-
-
-def split_state(state: bytes) -> tuple[str, int, dict[str, Any]]:
-    """``(occurred_at, stored schema version, data as JSON values)`` of one stored event's JSON state.
-
-    ``data`` is in the *stored* schema (not upcast). Only the values that can
-    hold transcoded values (objects and arrays) are walked.
-    """
-    values = orjson.loads(state)
-    stamp = values.pop("timestamp")
-    if type(stamp) is dict and len(stamp) == 2 and stamp.get("_type_") == "datetime_iso" and "_data_" in stamp:
-        occurred_at = stamp["_data_"]  # every event has one: the common case without a call
-    else:
-        occurred_at = _plain(stamp)
-    values.pop("originator_topic", None)
-    schema_version = values.pop("class_version", 1)
-    for key, item in values.items():
-        if type(item) is dict or type(item) is list:
-            values[key] = _plain(item)
-    return occurred_at, schema_version, values
-
-
-def decode_stored(topic: str, originator_id: Any, originator_version: int, state: bytes) -> EventRecord:
-    """The plain record of one stored event, in the current schema."""
-    current = current_version(topic)
-    occurred_at, schema_version, values = split_state(state)
-    data = values if schema_version == current else upcast(topic, schema_version, values)
-    aggregate_id = str(originator_id)
-    # Positional: EventRecord's field order (keywords cost ~0.5 us per event).
-    return EventRecord(
-        topic,
-        current,
-        aggregate_id,
-        int(originator_version),
-        occurred_at,
-        data,
-    )
-
-
-def stores_plain_json(orders: Orders) -> bool:
-    """Whether ``orders`` stores events as plain JSON (no cipher, no compressor): the fast paths' condition."""
-    return orders.mapper.cipher is None and orders.mapper.compressor is None
-
-
-def decoder_for(orders: Orders) -> Callable[[StoredRow], EventRecord]:
-    """stored row (see :class:`StoredLog`) -> EventRecord for this application's stored events."""
-    if not stores_plain_json(orders):
-        mapper = orders.mapper
-
-        def slow(row: StoredRow) -> EventRecord:
-            position, originator_id, version, topic, state = row
-            n = Notification(
-                id=position, originator_id=UUID(originator_id), originator_version=version, topic=topic, state=state
-            )
-            return record_of(mapper.to_domain_event(n))
-
-        return slow
-    return lambda row: decode_stored(row[3], row[1], row[2], row[4])
-
-
-# ------------------------------------------------------------- the raw log
 
 class StoredLog:
     """The event store's notification log, read as plain rows (no ``Notification`` objects).

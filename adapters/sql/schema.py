@@ -9,7 +9,7 @@ They live in their own ``MetaData`` (created by the base Alembic revision
     the shadow tables a rebuild fills; the swap moves the rebuild rows to live.
     A checkpoint is written in the same SQL transaction as the rows it
     accounts for, and every write is fenced on the value it expects to
-    replace (see ``adapters.read_models``).
+    replace (see ``adapters.sql.bookkeeping``).
 
 ``projection_state``
     One row per projection: the ``version`` its live tables were built by,

@@ -4,16 +4,16 @@ A projection whose every table is keyed by the order id alone (its versions
 table always is) has rows that depend on one order's events only, and one
 order's events are all in one partition (the key is the order id). Workers
 that replay disjoint sets of partitions therefore write disjoint rows: each
-runs the ordinary :class:`~adapters.replay.ReplayWorker` on its partitions, in
+runs the ordinary :class:`~adapters.runner.replay.ReplayWorker` on its partitions, in
 its own process (Python runs one thread at a time: processes use the cores),
 with its own checkpoints, fenced on its own partitions only. The rebuild's
 lock still serialises their commits. The rebuilding process replays the first
-share itself; the others run as ``python -m adapters.parallel_replay``, their
+share itself; the others run as ``python -m adapters.runner.rebuild_worker``, their
 job on stdin, their progress and result as lines on stdout.
 
 The embedded log is one partition: there each worker reads the whole log
 but only the events of its share of the orders (k of n by the order id's
-last hex digit, filtered by the database, see ``adapters.stored_events``), and
+last hex digit, filtered by the database, see ``adapters.eventstore.log``), and
 stores its progress as a checkpoint of its own (partition k of the rebuild's
 checkpoints); the swap turns them into the log's one checkpoint again, at the
 end offset taken when the rebuild started, which every share replayed up to.
@@ -27,26 +27,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import importlib
-import json
 import os
 import resource
-import selectors
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters import read_models as rm
 from adapters.config import Settings
-from adapters.projection_stats import RunStats
-from adapters.read_models import ORDER_KEY_COLUMNS
-from adapters.event_store import eventsourcing_env, open_orders
-from adapters.replay import (
+from adapters.eventstore.log import ORDER_SHARES, OrderShare
+from adapters.eventstore.source import EmbeddedSource
+from adapters.eventstore.wiring import eventsourcing_env, open_orders
+from adapters.kafka.source import KafkaSource
+from adapters.runner.replay import (
     MAX_CACHED_ROWS,
     ReplayWorker,
     fewer_collections,
@@ -54,13 +47,12 @@ from adapters.replay import (
     replay_embedded,
     replay_kafka,
 )
-from adapters.sources import EmbeddedSource, KafkaSource
-from adapters.stored_events import ORDER_SHARES, OrderShare
+from adapters.runner.worker_processes import ShareResult, ShareStopped, WorkerProcess, WorkerReports
+from adapters.sql.engines import create_read_model_engine
+from adapters.sql.rows import ORDER_KEY_COLUMNS
+from adapters.sql.shadow import shadow_tables
 from domain.application import Orders
 from projections.contract import Projection
-
-class ParallelReplayError(RuntimeError):
-    """A worker process of a partition-parallel rebuild failed."""
 
 
 def order_keyed(projection: type[Projection]) -> bool:
@@ -141,25 +133,6 @@ def split(partitions: list[int], shares: int) -> list[list[int]]:
     return [partitions[i::shares] for i in range(shares) if partitions[i::shares]]
 
 
-@dataclass(frozen=True)
-class ShareResult:
-    """What one share of the partitions did (or why it stopped)."""
-
-    done: int = 0  # offsets consumed
-    stats: RunStats = field(default_factory=RunStats)
-    halt: str | None = None  # "<where>: <error>" if a halt projection stopped
-    error: str | None = None  # the worker failed
-    peak_rss_mb: float = 0.0  # the peak resident memory of the process that replayed it
-    checkpoints: dict[int, int] = field(default_factory=dict)  # the rebuild checkpoints it committed last
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> ShareResult:
-        values = json.loads(text)
-        checkpoints = {int(p): int(o) for p, o in values["checkpoints"].items()}  # JSON keys are text
-        return cls(**{**values, "stats": RunStats(**values["stats"]), "checkpoints": checkpoints})
 
 
 def replay_in_processes(
@@ -210,13 +183,13 @@ def replay_in_processes(
         "max_cached_rows": max_cached_rows,
         "parent": os.getpid(),
     }
-    processes: list[_WorkerProcess] = []
-    reader: _Reports | None = None
+    processes: list[WorkerProcess] = []
+    reader: WorkerReports | None = None
     try:
         for i, (share_ends, order_share) in enumerate(shares[1:], start=1):
             job_ends = {str(p): o for p, o in share_ends.items()}
-            processes.append(_WorkerProcess.start(i, {**job, "ends": job_ends, "share": order_share}))
-        reader = _Reports(processes)
+            processes.append(WorkerProcess.start(i, {**job, "ends": job_ends, "share": order_share}))
+        reader = WorkerReports(processes)
         reader.start()
 
         def report(done: int, events: int) -> None:
@@ -225,11 +198,11 @@ def replay_in_processes(
             on_progress((done + others_done) // scale, events + others_events)
 
         try:
-            here = _replay_share(
+            here = replay_share(
                 settings, projection, shares[0][0], shares[0][1], fresh, fingerprint, batch_size, flush_every,
                 max_cached_rows, report,
             )
-        except _ShareStopped:
+        except ShareStopped:
             here = ShareResult()  # another share failed or halted: reported below
         if here.halt is None:
             while reader.is_alive():  # the other shares: keep reporting their progress
@@ -249,151 +222,10 @@ def replay_in_processes(
             process.close()
 
 
-class _ShareStopped(Exception):
-    """This process's share stops early: another share failed or halted."""
 
 
-class _Reports(threading.Thread):
-    """Reads the workers' progress and results (a thread, so this process can replay its own share)."""
-
-    def __init__(self, workers: list[_WorkerProcess]) -> None:
-        super().__init__(name="rebuild-worker-reports", daemon=True)
-        self.workers = workers
-        self._lock = threading.Lock()
-        self._progress: dict[int, tuple[int, int]] = {}
-        self._results: dict[int, ShareResult] = {}
-        self._failure: str | None = None
-        self._halted = False
-
-    def run(self) -> None:
-        try:
-            self._read()
-        except Exception as e:  # noqa: BLE001 - handed to the replaying thread
-            self._fail(f"reading the rebuild workers' reports failed: {type(e).__name__}: {e}")
-
-    def totals(self) -> tuple[int, int]:
-        with self._lock:
-            return sum(d for d, _ in self._progress.values()), sum(e for _, e in self._progress.values())
-
-    def results(self) -> list[ShareResult]:
-        """Every worker's result (a worker stopped before it had one: an empty result)."""
-        with self._lock:
-            return [self._results.get(w.index, ShareResult()) for w in self.workers]
-
-    def stop_if_needed(self) -> None:
-        """Raise :class:`_ShareStopped` once a share failed or halted: the rebuild ends anyway."""
-        with self._lock:
-            stop = self._failure is not None or self._halted
-        if stop:
-            raise _ShareStopped
-
-    def raise_failure(self) -> None:
-        with self._lock:
-            failure = self._failure
-        if failure is not None:
-            raise ParallelReplayError(failure)
-
-    def _fail(self, why: str) -> None:
-        with self._lock:
-            self._failure = self._failure or why
-
-    def _read(self) -> None:
-        with selectors.DefaultSelector() as selector:
-            for worker in self.workers:
-                selector.register(worker.process.stdout, selectors.EVENT_READ, worker)  # type: ignore[arg-type]
-            pending = len(self.workers)
-            while pending:
-                for key, _ in selector.select():
-                    worker = key.data
-                    lines = worker.read_lines()
-                    if lines is None:  # the worker ended without a result
-                        selector.unregister(key.fileobj)
-                        pending -= 1
-                        if not self._halted:  # (after a halt, the others are stopped on purpose)
-                            self._fail(worker.death())
-                            return
-                        continue
-                    for line in lines:
-                        kind, _, payload = line.partition(" ")
-                        if kind == "progress":
-                            done, events = map(int, payload.split())
-                            with self._lock:
-                                self._progress[worker.index] = (done, events)
-                        elif kind == "result":
-                            result = ShareResult.from_json(payload)
-                            if result.error is not None:
-                                self._fail(result.error)
-                                return
-                            if result.halt is not None:
-                                with self._lock:
-                                    self._halted = True
-                                for other in self.workers:  # the rebuild stops here
-                                    other.stop()
-                            with self._lock:
-                                self._progress[worker.index] = (result.done, result.stats.events)
-                                self._results[worker.index] = result
-                            selector.unregister(key.fileobj)
-                            pending -= 1
-                            break
 
 
-@dataclass
-class _WorkerProcess:
-    """One worker process: ``python -m adapters.parallel_replay``, its job on stdin, reports on stdout."""
-
-    index: int
-    process: subprocess.Popen[bytes]
-    stderr: Any
-    pending: bytes = b""
-
-    @classmethod
-    def start(cls, index: int, job: dict[str, Any]) -> _WorkerProcess:
-        stderr = tempfile.TemporaryFile(mode="w+")
-        # The parent's import path: projections defined outside the package
-        # (plugins, tests) import in the worker as they did here.
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "adapters.parallel_replay"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
-        )
-        assert process.stdin is not None
-        process.stdin.write(json.dumps(job).encode())
-        process.stdin.close()
-        return cls(index, process, stderr)
-
-    def read_lines(self) -> list[str] | None:
-        """The complete lines the worker wrote since the last call; None at its end."""
-        assert self.process.stdout is not None
-        data = os.read(self.process.stdout.fileno(), 1 << 16)
-        if not data:
-            return None
-        *lines, self.pending = (self.pending + data).split(b"\n")
-        return [line.decode() for line in lines]
-
-    def death(self) -> str:
-        code = self.process.wait()
-        self.stderr.seek(0)
-        lines = [line for line in self.stderr.read().splitlines() if line.strip()]
-        why = f": {lines[-1]}" if lines else ""
-        return (
-            f"rebuild worker {self.index} ended (exit code {code}){why}; "
-            "its committed work stays: run the rebuild again to resume"
-        )
-
-    def stop(self) -> None:
-        """End the process (if still running) and reap it; its pipe stays open for the reader."""
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def close(self) -> None:
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self.stderr.close()
 
 
 def peak_rss_mb() -> float:
@@ -407,33 +239,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> None:
-    """A worker process: read the job (JSON) from stdin, replay its share, report on stdout."""
-    job = json.loads(sys.stdin.read())
-    values = dict(job["settings"])
-    values["extra_projections"] = tuple(values.get("extra_projections") or ())
-    settings = Settings(**values)
-    ends = {int(p): int(o) for p, o in job["ends"].items()}
-    parent = job["parent"]
-
-    def report(done: int, events: int) -> None:
-        if os.getppid() != parent:
-            raise ParallelReplayError("the rebuild that started this worker is gone")
-        print(f"progress {done} {events}", flush=True)
-
-    try:
-        projection = getattr(importlib.import_module(job["module"]), job["qualname"])
-        share = None if job["share"] is None else OrderShare(*job["share"])
-        result = _replay_share(
-            settings, projection, ends, share, job["fresh"], job["fingerprint"], job["batch_size"],
-            job["flush_every"], job["max_cached_rows"], report,
-        )
-    except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it as one line
-        result = ShareResult(error=f"rebuild worker: {type(e).__name__}: {e}")
-    print("result " + result.to_json(), flush=True)
 
 
-def _replay_share(
+def replay_share(
     settings: Settings,
     projection: type[Projection],
     ends: dict[int, int],
@@ -449,10 +257,10 @@ def _replay_share(
 
     In whichever process calls it.
     """
-    engine = rm.create_read_model_engine(settings.read_model_url, writer=True)
+    engine = create_read_model_engine(settings.read_model_url, writer=True)
     orders: Orders | None = None
     try:
-        tables = rm.shadow_tables(projection, engine.dialect.name == "postgresql")
+        tables = shadow_tables(projection, engine.dialect.name == "postgresql")
         worker = ReplayWorker(
             engine, projection, tables, fresh=fresh, flush_every=flush_every, max_cached_rows=max_cached_rows,
             partitions=ends if order_share is None else None, fingerprint=fingerprint,
@@ -487,5 +295,3 @@ def _replay_share(
         engine.dispose()
 
 
-if __name__ == "__main__":
-    main()

@@ -19,7 +19,7 @@ class RunStats:
     parked: int = 0
     batches: int = 0
     fenced: int = 0
-    processes: int = 1  # a rebuild split over processes (see adapters.parallel_replay)
+    processes: int = 1  # a rebuild split over processes (see adapters.runner.parallel)
     worker_peak_rss_mb: list[float] = field(default_factory=list)  # of those processes
     seconds: float = 0.0
     rebuilt: list[str] = field(default_factory=list)

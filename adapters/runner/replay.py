@@ -44,11 +44,14 @@ from typing import Any
 from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import OperationalError
 
-from adapters import read_models as rm
-from adapters.projection_stats import Progress, ProgressCallback, RunStats
-from adapters.read_models import FencedError, SqlRows, Tables
-from adapters.sources import EMBEDDED_PARTITION, EmbeddedSource, KafkaSource, message_of
-from projections import bookkeeping as bk
+from adapters.eventstore.source import EMBEDDED_PARTITION, EmbeddedSource
+from adapters.kafka.source import KafkaSource, message_from_record
+from adapters.runner.stats import Progress, ProgressCallback, RunStats
+from adapters.sql import schema as bk
+from adapters.sql.bookkeeping import FencedError, blocked_orders, lock, read_offsets, read_state, write_offsets
+from adapters.sql.dead_letters import insert_dead_letters
+from adapters.sql.engines import READ_ONLY
+from adapters.sql.rows import SqlRows, Tables
 from projections.contract import Projection
 from projections.engine import BatchResult, DeadLetter, Halt, Message, apply_batch
 
@@ -56,7 +59,7 @@ log = logging.getLogger(__name__)
 
 # The rows a rebuild holds in memory, for the whole rebuild: one process
 # holds it all; a rebuild split over processes gives each its part
-# (adapters.parallel_replay), so splitting does not multiply its memory.
+# (adapters.runner.parallel), so splitting does not multiply its memory.
 FLUSH_EVERY = 150_000  # messages applied in memory between two commits
 MAX_CACHED_ROWS = 40_000  # rows kept per table after a flush (an order_summary row: ~1.5 KB)
 MAX_EVICTED_KEYS = 500_000  # keys remembered as "stored, not in memory" before every miss is looked up
@@ -173,7 +176,7 @@ class ReplayRows(SqlRows):
         write lock, which another worker of a split rebuild may hold while it
         flushes. The rows it reads back were committed by this worker.
         """
-        with self.engine.connect() as conn, self._using(conn.execution_options(**{rm.READ_ONLY: True})):
+        with self.engine.connect() as conn, self._using(conn.execution_options(**{READ_ONLY: True})):
             try:
                 yield
             finally:
@@ -223,7 +226,7 @@ class ReplayWorker:
         # replaced them since fences this one.
         self.fingerprint = fingerprint
         # Only these partitions (None: all): a worker of a partition-parallel
-        # rebuild, whose rows no other worker touches (see adapters.parallel_replay).
+        # rebuild, whose rows no other worker touches (see adapters.runner.parallel).
         self.partitions = None if partitions is None else frozenset(partitions)
         # A worker of a rebuild of the embedded log split by order (its source
         # reads one share): its offset in the log's one partition is stored as
@@ -248,8 +251,8 @@ class ReplayWorker:
     def reload(self) -> dict[int, int]:
         """Forget what is in memory; read the checkpoints and blocked orders from SQL."""
         with self.engine.connect() as conn:
-            offsets = self._own(rm.read_offsets(conn, self.name, self.target))
-            blocked = rm.blocked_orders(conn, self.name, self.target)
+            offsets = self._own(read_offsets(conn, self.name, self.target))
+            blocked = blocked_orders(conn, self.name, self.target)
             conn.rollback()
         complete = self._fresh and not offsets
         self._fresh = False  # after a reload nothing says the tables are still ours alone
@@ -329,27 +332,27 @@ class ReplayWorker:
 
     def _commit(self) -> None:
         with self.engine.begin() as conn:
-            rm.lock(conn, self.name, self.target)
+            lock(conn, self.name, self.target)
             if self.fingerprint is not None:
-                state = rm.read_state(conn, self.name)
+                state = read_state(conn, self.name)
                 if state is None or state.rebuild_fingerprint != self.fingerprint:
                     raise FencedError(
                         f"{self.name} ({self.target}): another rebuild, of other code, replaced the shadow tables"
                     )
-            now = self._own(rm.read_offsets(conn, self.name, self.target))
+            now = self._own(read_offsets(conn, self.name, self.target))
             if now != self.stored:
                 raise FencedError(
                     f"{self.name} ({self.target}): checkpoints moved under this rebuild "
                     f"(another rebuild of it is running?)"
                 )
             self.rows.write(conn)
-            rm.insert_dead_letters(conn, self.name, self.target, self._dead_letters)
+            insert_dead_letters(conn, self.name, self.target, self._dead_letters)
             if self._halt is not None:
                 halt = self._halt
-                rm.insert_dead_letters(
+                insert_dead_letters(
                     conn, self.name, self.target, [DeadLetter(halt.message, halt.error, bk.HALTED_AT)]
                 )
-            rm.write_offsets(
+            write_offsets(
                 conn,
                 self.name,
                 self.target,
@@ -454,9 +457,9 @@ async def replay_kafka(
                 for tp, records in batch.items():
                     end = ends[tp.partition]
                     if not records or records[-1].offset < end:  # (in offset order: usually all below the end)
-                        messages += map(message_of, records)
+                        messages += map(message_from_record, records)
                     else:
-                        messages += [message_of(r) for r in records if r.offset < end]
+                        messages += [message_from_record(r) for r in records if r.offset < end]
             if inflight is not None:
                 # Applied in a worker thread while this batch was fetched and decoded.
                 future, inflight = inflight, None

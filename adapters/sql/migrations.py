@@ -28,8 +28,9 @@ from sqlalchemy import Engine, MetaData
 
 import migrations as _migrations_package
 from adapters.config import ConfigurationError, Settings
-from adapters.read_models import create_read_model_engine, existing_tables, sqlalchemy_url
-from projections import bookkeeping
+from adapters.sql import schema as bookkeeping
+from adapters.sql.engines import create_read_model_engine, sqlalchemy_url
+from adapters.sql.shadow import existing_tables
 from projections.contract import Projection
 
 # ``__path__``, not ``__file__``: an editable install may expose it as a namespace package.
@@ -68,7 +69,7 @@ def alembic_config(settings: Settings, projections: Sequence[type[Projection]] |
     Version locations: the built-in folder plus the ``migrations`` folder of
     every discovered projection and of ``projections``.
     """
-    from adapters.projection_registry import discover
+    from adapters.runner.registry import discover
 
     # Every known projection's revisions, so that a database migrated for all
     # of them is understood even when only some are being run.

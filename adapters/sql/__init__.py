@@ -1,0 +1,1 @@
+"""The read-model database: engines, the framework's tables, the projection store, shadow tables, migrations."""
