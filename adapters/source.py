@@ -1,6 +1,6 @@
 """What the projection runner reads from: a source of messages with a partition and an offset.
 
-Two sources give the runner :class:`~projections.engine.Message` values:
+Two sources give the runner :class:`~projections.apply.Message` values:
 ``adapters.eventstore.source.EmbeddedSource`` (the event store's log as one
 partition, offset = notification id) and ``adapters.kafka.source.KafkaSource``
 (the event topic, one consumer group per projection). Either way the runner

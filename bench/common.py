@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,15 @@ SKUS = [(f"SKU-{i:03d}", f"{random.Random(i).randint(100, 9999) / 100:.2f}") for
 
 
 # ---------------------------------------------------------------- services
+
+
+def migrate(settings: Any) -> None:
+    """``orders db upgrade`` on the read-model database of ``settings``."""
+    from adapters.bootstrap import open_system
+    from adapters.sql.migrations import upgrade
+
+    with open_system(settings) as system:
+        upgrade(system.read_models, settings)
 
 
 def services_env() -> dict[str, str]:

@@ -52,6 +52,7 @@ from common import (
     kafka_bootstrap,
     loadavg,
     machine,
+    migrate,
     paced,
     pg_admin_url,
     topic_size,
@@ -59,7 +60,6 @@ from common import (
 
 from adapters.config import Settings
 from adapters.eventstore.wiring import open_orders
-from adapters.sql.migrations import upgrade
 from domain.application import Orders
 
 ORDERS_CLI = str(ROOT / ".venv" / "bin" / "orders")
@@ -182,7 +182,7 @@ def measure(settings: Settings, rate: float, seconds: float, threads: int, warm_
         ORDERS_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
         ORDERS_TOPIC=settings.topic,
     )
-    upgrade(settings)
+    migrate(settings)
     orders = open_orders(settings)  # creates the event store's tables before the relay starts
     relay_log = open(workdir / "live-relay.log", "wb")  # noqa: SIM115
     runner_log = open(workdir / "live-runner.log", "wb")  # noqa: SIM115

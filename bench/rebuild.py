@@ -63,6 +63,7 @@ from common import (  # noqa: E402
     kafka_bootstrap,
     loadavg,
     machine,
+    migrate,
     pg_admin_url,
     topic_size,
 )
@@ -219,11 +220,12 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     if spec["what"] == "rebuild":
         from adapters import runner
+        from adapters.bootstrap import open_system
         from adapters.config import Settings
         from projections.order_summary import OrderSummary
 
-        settings = Settings(**spec["settings"])
-        stats = runner.rebuild(settings, OrderSummary, batch_size=spec["batch"])
+        with open_system(Settings(**spec["settings"])) as system:
+            stats = runner.rebuild(system, OrderSummary, batch_size=spec["batch"])
         events = stats.events
         workers = stats.worker_peak_rss_mb
     else:
@@ -260,12 +262,12 @@ def _memory(f: dict[str, Any]) -> str:
 
 
 def _profile_worker_threads(profiles: list[cProfile.Profile]) -> None:
-    """cProfile sees only its own thread: also profile the runner's batch applies (run in threads)."""
-    from adapters import runner
+    """cProfile sees only its own thread: also profile the rebuild's batch applies (run in threads)."""
+    from adapters.runner.replay import ReplayWorker
 
     thread_profile = cProfile.Profile()
     profiles.append(thread_profile)
-    process = runner.Worker.process
+    process = ReplayWorker.process
 
     def profiled(self: Any, messages: Any) -> Any:
         if threading.current_thread() is threading.main_thread():
@@ -276,7 +278,7 @@ def _profile_worker_threads(profiles: list[cProfile.Profile]) -> None:
         finally:
             thread_profile.disable()
 
-    runner.Worker.process = profiled  # type: ignore[method-assign]
+    ReplayWorker.process = profiled  # type: ignore[method-assign]
 
 
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
@@ -416,7 +418,6 @@ def kafka_mode(args: argparse.Namespace, report: dict[str, Any]) -> None:
     import psycopg
 
     from adapters.config import Settings
-    from adapters.sql.migrations import upgrade
 
     bootstrap = kafka_bootstrap()
     admin = pg_admin_url()
@@ -424,7 +425,7 @@ def kafka_mode(args: argparse.Namespace, report: dict[str, Any]) -> None:
     url = fresh_database(admin, "orderstream_bench_rebuild")
     try:
         settings = {"read_model_url": url, "kafka_bootstrap": bootstrap, "topic": topic}
-        upgrade(Settings(**settings))
+        migrate(Settings(**settings))
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
                 f"CREATE TABLE {BARE_TABLE} (LIKE order_summary INCLUDING DEFAULTS, PRIMARY KEY (order_id))"
@@ -477,7 +478,6 @@ def same_rows(url: str) -> bool:
 
 def sqlite_mode(args: argparse.Namespace, report: dict[str, Any]) -> None:
     from adapters.config import Settings
-    from adapters.sql.migrations import upgrade
 
     store = ensure_sqlite_events(args.sqlite_events)
     rounds = []
@@ -485,7 +485,7 @@ def sqlite_mode(args: argparse.Namespace, report: dict[str, Any]) -> None:
         scratch = Path(tempfile.mkdtemp(prefix="bench-rebuild-", dir=ROOT / "var" / "bench"))
         try:
             settings = {"event_store_url": f"sqlite:///{store}", "read_model_url": f"sqlite:///{scratch / 'read_models.db'}"}
-            upgrade(Settings(**settings))
+            migrate(Settings(**settings))
             load = loadavg()
             spec = {"what": "rebuild", "label": "sqlite-rebuild", "batch": BATCH, "profile": args.profile, "settings": settings}
             f = {**run_child(spec), "loadavg": load}

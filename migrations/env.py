@@ -1,6 +1,6 @@
 """Alembic environment of the read-model database.
 
-Run through ``orders db upgrade`` (adapters/migrations.py builds the Config in
+Run through ``orders db upgrade`` (adapters/sql/migrations.py builds the Config in
 code and hands over a connection and the target metadata). Run by the plain
 ``alembic`` command instead, it builds the same from the environment
 (ORDERS_READ_MODEL_URL, ORDERS_PROJECTIONS).
@@ -17,7 +17,7 @@ def _target_metadata():
     metadata = config.attributes.get("target_metadata")
     if metadata is None:
         from adapters.config import Settings
-        from adapters.runner.registry import discover
+        from adapters.registry import discover
         from adapters.sql.migrations import target_metadata
 
         metadata = target_metadata(discover(Settings.from_env()))

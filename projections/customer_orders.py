@@ -36,7 +36,7 @@ from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, T
 from domain.events import EventRecord
 from domain.order import Order
 from projections.contract import Projection, Rows, handles
-from projections.types import Money
+from projections.columns import Money
 from projections.values import TIMESTAMP_LENGTH, in_currency, moment, money, timestamp
 
 

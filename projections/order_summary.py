@@ -30,7 +30,7 @@ from domain.events import EventRecord
 from domain.order import Order, OrderStatus
 from domain.views import LineView
 from projections.contract import Projection, Rows, handles
-from projections.types import Money
+from projections.columns import Money
 from projections.values import (
     TIMESTAMP_LENGTH,
     dump_json,

@@ -42,7 +42,7 @@ from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, T
 from domain.events import EventRecord
 from domain.order import Order
 from projections.contract import Projection, Rows, handles
-from projections.types import Money
+from projections.columns import Money
 from projections.values import dump_json, in_currency, load_json, money, pop_line
 
 UNIT_COLUMNS = ("units_ordered", "units_paid", "units_cancelled")

@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from tests.systems import close_all
+
 SERVICES_ENV = Path(__file__).resolve().parent.parent / "var" / "services.env"
 
 
@@ -35,3 +39,10 @@ def pytest_configure(config):
     for key, value in load_services_env().items():
         if key.startswith("ORDERS_TEST_"):
             os.environ.setdefault(key, value)
+
+
+@pytest.fixture(autouse=True)
+def _close_systems():
+    """Close every System a test opened through ``tests.systems.system_for``."""
+    yield
+    close_all()

@@ -13,6 +13,7 @@ import click
 import psycopg
 from eventsourcing.persistence import PersistenceError
 
+from adapters.cli import db as _db  # noqa: F401,E402
 from adapters.cli import demo as _demo  # noqa: F401,E402
 
 # Importing the command modules registers their commands on ``app``.

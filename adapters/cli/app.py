@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 import click
 
+from adapters.bootstrap import System
 from adapters.config import Settings
 
 
 @dataclass
 class Context:
     settings: Settings
+    system: System | None = None  # opened on first use, closed when the command ends
 
 
 @click.group(name="orders", context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,6 +36,16 @@ def app(ctx: click.Context, event_store: str | None, read_models: str | None, ka
 
 def settings_of(ctx: click.Context) -> Settings:
     return ctx.find_root().obj.settings
+
+
+def system_of(ctx: click.Context) -> System:
+    """The command's :class:`System` (the composition root's parts, each opened on first use)."""
+    root = ctx.find_root()
+    context: Context = root.obj
+    if context.system is None:
+        context.system = System(context.settings)
+        root.call_on_close(context.system.close)
+    return context.system
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")

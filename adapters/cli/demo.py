@@ -16,21 +16,26 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from sqlalchemy import Connection, Engine, select
 
+from adapters.bootstrap import System, open_system
 from adapters.cli.app import app, settings_of
 from adapters.cli.demo_day import DaySummary, simulate_day
 from adapters.cli.output import console
 from adapters.cli.views import show_customers, show_products
 from adapters.config import Settings
-from adapters.eventstore.wiring import open_orders
 from adapters.runner.live import run_until_caught_up
 from adapters.runner.rebuilding import rebuild
-from adapters.runner.registry import discover
 from adapters.runner.stats import Progress as RebuildProgress
-from adapters.sql.engines import create_read_model_engine
 from adapters.sql.migrations import upgrade
 from domain.application import Orders
 from projections import OrderSummary
@@ -52,11 +57,10 @@ class DemoCheckError(click.ClickException):
 
 @dataclass
 class DemoRun:
-    settings: Settings
+    system: System
     n_orders: int
     n_customers: int
     seed: int
-    orders: Orders | None = None
     day: DaySummary | None = None
     failures: list[str] = field(default_factory=list)
 
@@ -66,8 +70,17 @@ class DemoRun:
             self.failures.append(failure)
         return "[green]yes[/green]" if ok else "[bold red]NO[/bold red]"
 
+    @property
+    def settings(self) -> Settings:
+        return self.system.settings
+
+    @property
+    def orders(self) -> Orders:
+        return self.system.orders
+
     def engine(self) -> Engine:
-        return create_read_model_engine(self.settings.read_model_url)
+        """The read-model database, for reading."""
+        return self.system.read_models_for_reading
 
 
 @app.command()
@@ -90,9 +103,10 @@ def demo(ctx: click.Context, n_orders: int, n_customers: int, seed: int, directo
         read_model_url=f"sqlite:///{directory / 'read_models.db'}",
         extra_projections=settings_of(ctx).extra_projections,
     )
-    run = DemoRun(settings, n_orders, n_customers, seed)
-    for step in STEPS:
-        step(run)
+    with open_system(settings) as system:
+        run = DemoRun(system, n_orders, n_customers, seed)
+        for step in STEPS:
+            step(run)
     if run.failures:
         raise DemoCheckError("; ".join(run.failures))
 
@@ -102,7 +116,6 @@ def demo(ctx: click.Context, n_orders: int, n_customers: int, seed: int, directo
 
 def simulate(run: DemoRun) -> None:
     """A day of orders through the domain API."""
-    run.orders = open_orders(run.settings)
     console.print(f"Simulating a day: {run.n_orders} orders from {run.n_customers} customers (seed {run.seed})")
     with _progress() as progress:
         task = progress.add_task("orders", total=run.n_orders)
@@ -114,12 +127,11 @@ def simulate(run: DemoRun) -> None:
 
 def project(run: DemoRun) -> None:
     """Migrate the read-model database and run every projection until caught up."""
-    heads = upgrade(run.settings)
+    heads = upgrade(run.system.read_models, run.settings)
     console.print(f"Read-model schema upgraded: {', '.join(heads)}")
     with console.status("Running the projections on the event store's log..."):
-        stats = run_until_caught_up(run.settings, orders=run.orders)
-    names = [p.name for p in discover(run.settings)]
-    assert run.orders is not None
+        stats = run_until_caught_up(run.system)
+    names = [p.name for p in run.system.projections]
     events = run.orders.recorder.max_notification_id() or 0
     console.print(
         f"{len(names)} projections ({', '.join(names)}) caught up on {events} events: "
@@ -132,14 +144,11 @@ def compare_with_domain(run: DemoRun) -> None:
     """Orders by status and revenue by currency: the domain API next to the read models."""
     assert run.day is not None
     engine = run.engine()
-    try:
-        with engine.connect() as conn:
-            statuses = orders_by_status(conn)
-            revenue = revenue_by_currency(conn)
-            lifetime = lifetime_value_by_currency(conn)
-            product_revenue = product_revenue_by_currency(conn)
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        statuses = orders_by_status(conn)
+        revenue = revenue_by_currency(conn)
+        lifetime = lifetime_value_by_currency(conn)
+        product_revenue = product_revenue_by_currency(conn)
 
     table = Table("Status", "Domain API", "order_summary", title="Orders by status")
     for status in STATUSES:
@@ -172,12 +181,9 @@ def compare_with_domain(run: DemoRun) -> None:
 def show_top_lists(run: DemoRun) -> None:
     """Top products and customers, straight from the read models."""
     engine = run.engine()
-    try:
-        with engine.connect() as conn:
-            products = top_products(conn, 5, by="units")
-            customers = top_customers(conn, 5, by="orders")
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        products = top_products(conn, 5, by="units")
+        customers = top_customers(conn, 5, by="orders")
     show_products(products, "units")
     show_customers(customers, title="Top 5 customers by orders")
     console.print()
@@ -186,18 +192,15 @@ def show_top_lists(run: DemoRun) -> None:
 def rebuild_from_zero(run: DemoRun, projection: type[Projection] = REBUILT) -> None:
     """Rebuild one projection from offset zero and compare it with the live tables."""
     engine = run.engine()
-    try:
-        before = snapshot(engine, projection)
-        with _progress() as progress:
-            task = progress.add_task(f"rebuild {projection.name}", total=None)
+    before = snapshot(engine, projection)
+    with _progress() as progress:
+        task = progress.add_task(f"rebuild {projection.name}", total=None)
 
-            def report(p: RebuildProgress) -> None:
-                progress.update(task, total=p.total, completed=p.done)
+        def report(p: RebuildProgress) -> None:
+            progress.update(task, total=p.total, completed=p.done)
 
-            stats = rebuild(run.settings, projection, progress=report, orders=run.orders)
-        after = snapshot(engine, projection)
-    finally:
-        engine.dispose()
+        stats = rebuild(run.system, projection, progress=report)
+    after = snapshot(engine, projection)
     differences = diff_snapshots(before, after)
     same = run.check(
         not differences,

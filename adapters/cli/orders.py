@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import click
 
-from adapters.cli.app import app, json_option, settings_of
+from adapters.cli.app import app, json_option, system_of
 from adapters.cli.output import console, emit_json, order_json, plain, show_order
-from adapters.eventstore.wiring import open_orders
 from domain.application import Orders
 
 
 def _orders(ctx: click.Context) -> Orders:
-    return open_orders(settings_of(ctx))
+    return system_of(ctx).orders
 
 
 def parse_line(spec: str) -> tuple[str, str, str]:

@@ -1,4 +1,4 @@
-"""``orders projections ...`` and ``orders db upgrade``: run, watch and repair read models.
+"""``orders projections ...``: run, watch, rebuild and repair read models.
 
 Source: Kafka when ORDERS_KAFKA_BOOTSTRAP (``--kafka``) is set, else the
 event store's log (the embedded default). Exit codes: 0 done, 1 a projection
@@ -17,56 +17,36 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from aiokafka.errors import KafkaError
-from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from adapters import runner
-from adapters.cli.app import app, json_option, settings_of
+from adapters.bootstrap import System
+from adapters.cli.app import app, json_option, settings_of, system_of
 from adapters.cli.output import console, emit_json
+from adapters.cli.services import reporting_unavailable
 from adapters.config import Settings, redact
-from adapters.runner.registry import discover, select
-from adapters.runner.worker_processes import ParallelReplayError
-from adapters.sql.migrations import upgrade as upgrade_schema
+from adapters.registry import select_by_name
 from projections.contract import Projection
 
 EXIT_HALTED = 1
-EXIT_UNAVAILABLE = 1
 
 
 class HaltedError(click.ClickException):
     exit_code = EXIT_HALTED
 
 
-class UnavailableError(click.ClickException):
-    exit_code = EXIT_UNAVAILABLE
-
-
-@contextmanager
-def _services(settings: Settings) -> Iterator[None]:
-    """A broker, database or topic that cannot be used: one line, exit 1."""
-    try:
-        yield
-    except KafkaError as e:
-        raise UnavailableError(f"cannot use Kafka at {settings.kafka_bootstrap}: {e}") from None
-    except (OperationalError, InterfaceError) as e:
-        raise UnavailableError(
-            f"cannot use the read-model database {redact(settings.read_model_url)}: {str(e.orig or e).strip()}"
-        ) from None
-    except runner.SourceUnavailableError as e:
-        raise UnavailableError(str(e)) from None
-    except runner.FencedError as e:
-        raise UnavailableError(
-            f"another process moved this projection's checkpoints ({e}); is a second rebuild running?"
-        ) from None
-    except ParallelReplayError as e:
-        raise UnavailableError(str(e).splitlines()[0]) from None
-
-
-def _chosen(settings: Settings, names: tuple[str, ...]) -> list[type[Projection]]:
-    return select(discover(settings), names)
+def _chosen(system: System, names: tuple[str, ...]) -> list[type[Projection]]:
+    return select_by_name(system.projections, names)
 
 
 def _source(settings: Settings) -> str:
@@ -109,7 +89,7 @@ def _log_to_stderr() -> None:
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """The projections found: built in, entry points, ORDERS_PROJECTIONS."""
-    found = discover(settings_of(ctx))
+    found = system_of(ctx).projections
     rows = [
         {
             "name": p.name,
@@ -157,11 +137,12 @@ def run(ctx: click.Context, names: tuple[str, ...], until_caught_up: bool, batch
     first. SIGTERM or Ctrl-C stops after the batch in hand is committed.
     """
     settings = settings_of(ctx)
-    chosen = _chosen(settings, names)
+    system = system_of(ctx)
+    chosen = _chosen(system, names)
     console.print(f"Projecting {', '.join(p.name for p in chosen)} from {_source(settings)}", highlight=False)
-    with _services(settings), _stop_on_signals() as stop, _rebuild_progress() as progress:
+    with reporting_unavailable(settings), _stop_on_signals() as stop, _rebuild_progress() as progress:
         stats = runner.run(
-            settings, chosen, until_caught_up=until_caught_up, stop=stop, batch_size=batch_size, progress=progress
+            system, chosen, until_caught_up=until_caught_up, stop=stop, batch_size=batch_size, progress=progress
         )
     for name in stats.rebuilt:
         console.print(f"rebuilt {name} (its code version was newer than its tables)")
@@ -181,8 +162,9 @@ def run(ctx: click.Context, names: tuple[str, ...], until_caught_up: bool, batch
 def status(ctx: click.Context, as_json: bool, names: tuple[str, ...]) -> None:
     """Per projection: version, state, offsets against the source's end (lag), errors, dead letters."""
     settings = settings_of(ctx)
-    with _services(settings):
-        statuses = runner.status(settings, _chosen(settings, names))
+    with reporting_unavailable(settings):
+        system = system_of(ctx)
+        statuses = runner.status(system, _chosen(system, names))
     if as_json:
         emit_json(statuses)
         return
@@ -251,13 +233,14 @@ def rebuild(ctx: click.Context, names: tuple[str, ...], all_: bool) -> None:
         raise click.UsageError("name a projection to rebuild, or pass --all")
     if names and all_:
         raise click.UsageError("name projections or pass --all, not both")
-    chosen = _chosen(settings, names)
+    system = system_of(ctx)
+    chosen = _chosen(system, names)
     # No signal handler here: Ctrl-C interrupts the rebuild at once, which is
     # safe (the live tables stay until the switch; a rebuild run again resumes).
-    with _services(settings), _rebuild_progress() as progress:
+    with reporting_unavailable(settings), _rebuild_progress() as progress:
         for projection in chosen:
             try:
-                stats = runner.rebuild(settings, projection, progress=progress)
+                stats = runner.rebuild(system, projection, progress=progress)
             except runner.ProjectionHaltedError as e:
                 raise HaltedError(str(e)) from None
             console.print(
@@ -273,9 +256,10 @@ def rebuild(ctx: click.Context, names: tuple[str, ...], all_: bool) -> None:
 def retry(ctx: click.Context, name: str) -> None:
     """Re-apply NAME's dead letters; resume it if halted (from the failing event)."""
     settings = settings_of(ctx)
-    (projection,) = _chosen(settings, (name,))
-    with _services(settings):
-        stats = runner.retry(settings, projection)
+    system = system_of(ctx)
+    (projection,) = _chosen(system, (name,))
+    with reporting_unavailable(settings):
+        stats = runner.retry(system, projection)
     _report_resolution(name, stats)
 
 
@@ -286,9 +270,10 @@ def retry(ctx: click.Context, name: str) -> None:
 def skip(ctx: click.Context, name: str, event: str) -> None:
     """Skip one failed message of NAME (recorded as skipped), then continue."""
     settings = settings_of(ctx)
-    (projection,) = _chosen(settings, (name,))
-    with _services(settings):
-        stats = runner.skip(settings, projection, event)
+    system = system_of(ctx)
+    (projection,) = _chosen(system, (name,))
+    with reporting_unavailable(settings):
+        stats = runner.skip(system, projection, event)
     console.print(f"skipped {event} in {name}", highlight=False)
     _report_resolution(name, stats)
 
@@ -306,18 +291,3 @@ def _report_resolution(name: str, stats: runner.RetryStats) -> None:
             raise HaltedError("; ".join(stats.run.halted.values()))
     if stats.still_dead:
         raise HaltedError(f"{name} still has {stats.still_dead} dead letters; see `orders projections status`")
-
-
-@app.group()
-def db() -> None:
-    """The read-model database schema (Alembic)."""
-
-
-@db.command("upgrade")
-@click.pass_context
-def db_upgrade(ctx: click.Context) -> None:
-    """Apply every Alembic head: the framework's tables and every projection's."""
-    settings = settings_of(ctx)
-    with _services(settings):
-        heads = upgrade_schema(settings)
-    console.print(f"read-model schema at {', '.join(heads)} ({redact(settings.read_model_url)})", highlight=False)

@@ -9,12 +9,11 @@ import sys
 
 import click
 
-from adapters.cli.app import app, json_option, settings_of
+from adapters.bootstrap import System
+from adapters.cli.app import app, json_option, settings_of, system_of
 from adapters.cli.output import console, emit_json
-from adapters.config import ConfigurationError, Settings
-from adapters.eventstore.wiring import open_orders
+from adapters.config import ConfigurationError
 from adapters.kafka.topics import FiniteRetentionError, TopicProvisioningError
-from adapters.relay.positions import open_checkpoints
 from adapters.relay.publisher import KafkaUnavailableError, Relay, RelayReport
 from adapters.relay.status import relay_status
 
@@ -41,22 +40,18 @@ def run(ctx: click.Context, once: bool, verbose: bool) -> None:
         )
     _configure_logging(verbose)
     try:
-        report = asyncio.run(_run(settings, once))
+        report = asyncio.run(_run(system_of(ctx), once))
     except (FiniteRetentionError, TopicProvisioningError, KafkaUnavailableError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"relay stopped: checkpoint {report.checkpoint}, {report.published} messages published", err=True)
 
 
-async def _run(settings: Settings, once: bool) -> RelayReport:
+async def _run(system: System, once: bool) -> RelayReport:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    orders = open_orders(settings)
-    try:
-        return await Relay(settings, orders, open_checkpoints(settings)).run(stop, once=once)
-    finally:
-        orders.close()
+    return await Relay(system.settings, system.orders, system.relay_checkpoints()).run(stop, once=once)
 
 
 @relay.command("status")
@@ -64,14 +59,12 @@ async def _run(settings: Settings, once: bool) -> RelayReport:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show the relay's checkpoint, the newest notification id and the lag."""
-    settings = settings_of(ctx)
-    orders = open_orders(settings)
-    checkpoints = open_checkpoints(settings)
+    system = system_of(ctx)
+    checkpoints = system.relay_checkpoints()
     try:
-        state = relay_status(settings, orders, checkpoints)
+        state = relay_status(system.settings, system.orders, checkpoints)
     finally:
         checkpoints.close()
-        orders.close()
     if as_json:
         emit_json(state)
     else:

@@ -19,11 +19,10 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from adapters.cli.app import app, json_option, settings_of
+from adapters.cli.app import app, json_option, settings_of, system_of
 from adapters.cli.output import console, emit_json, plain
 from adapters.config import redact
-from adapters.runner.registry import discover
-from adapters.sql.engines import create_read_model_engine, sqlalchemy_url
+from adapters.sql.engines import sqlalchemy_url
 from adapters.sql.migrations import check_schema
 from domain.application import parse_order_id
 from domain.errors import OrderError
@@ -75,19 +74,17 @@ def read_model(ctx: click.Context) -> Iterator[Connection]:
             f"there is no read-model database at {parsed.database}; run `orders db upgrade`, "
             "then `orders projections run --until-caught-up`"
         )
-    engine = create_read_model_engine(url)
+    system = system_of(ctx)
+    engine = system.read_models_for_reading
     try:
-        try:
-            check_schema(engine, settings, discover(settings))
-            conn = engine.connect()
-        except OperationalError as e:
-            raise ReadModelUnavailableError(
-                f"cannot reach the read-model database {redact(url)}: {str(e.orig).strip().splitlines()[0]}"
-            ) from e
-        with conn:
-            yield conn
-    finally:
-        engine.dispose()
+        check_schema(engine, settings, system.projections)
+        conn = engine.connect()
+    except OperationalError as e:
+        raise ReadModelUnavailableError(
+            f"cannot reach the read-model database {redact(url)}: {str(e.orig).strip().splitlines()[0]}"
+        ) from e
+    with conn:
+        yield conn
 
 
 def _currency(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:

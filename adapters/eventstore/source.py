@@ -8,7 +8,7 @@ from adapters.kafka.envelope import PoisonMessageError
 from adapters.source import SourceUnavailableError
 from domain.application import Orders
 from domain.events import EVENT_TYPES, EventRecord, SchemaVersionTooNewError
-from projections.engine import Message
+from projections.apply import Message
 
 EMBEDDED_PARTITION = 0
 

@@ -11,7 +11,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from adapters.kafka.envelope import PoisonMessageError, decode
 from adapters.kafka.topics import log
 from adapters.source import SourceUnavailableError
-from projections.engine import Message
+from projections.apply import Message
 
 FETCH_MAX_BYTES = 16 * 1024 * 1024
 

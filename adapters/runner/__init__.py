@@ -1,6 +1,7 @@
 """The projection runner: source -> decode -> apply -> one SQL transaction per batch.
 
-The public API (the CLI, the demo, tests and benchmarks use these):
+The public API (the CLI, the demo, tests and benchmarks use these; each takes
+the ``System`` that ``adapters.bootstrap.open_system`` opened):
 
 * :func:`run` / :func:`run_until_caught_up` -- apply new events to projections;
 * :func:`rebuild` -- replay from offset zero into shadow tables, then swap;
@@ -21,9 +22,9 @@ from adapters.runner.rebuilding import rebuild
 from adapters.runner.repair import RetryStats, retry, skip
 from adapters.runner.stats import Progress, ProgressCallback, RunStats
 from adapters.runner.status import PartitionStatus, ProjectionStatus, status
-from adapters.runner.worker import BATCH_SIZE, Worker
+from adapters.runner.worker import BATCH_SIZE, LiveBatchWriter
 from adapters.source import SourceUnavailableError
-from adapters.sql.bookkeeping import FencedError
+from adapters.sql.checkpoints import FencedError
 
 __all__ = [
     "BATCH_SIZE",
@@ -37,7 +38,7 @@ __all__ = [
     "RetryStats",
     "RunStats",
     "SourceUnavailableError",
-    "Worker",
+    "LiveBatchWriter",
     "rebuild",
     "retry",
     "run",

@@ -1,4 +1,12 @@
-"""The Kafka loop: one consumer per projection in its group, offsets kept in SQL."""
+"""The Kafka loop: one consumer per projection in the projection's group, offsets kept in SQL.
+
+On assignment each partition is sought to the offset stored in SQL (0 if
+none): SQL holds the truth, and a new projection starts at offset zero by
+itself. Batches are applied in a worker thread while the next is fetched; a
+fenced batch (a rebalance moved a partition away meanwhile) is rolled back
+and the consumer seeks to the offsets in SQL again. The committed offsets are
+copied to Kafka now and then, for lag tools only.
+"""
 
 from __future__ import annotations
 
@@ -13,27 +21,22 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from sqlalchemy import Engine
 
 from adapters.kafka.source import KafkaSource, SeekToStoredOffsets, group_id, message_from_record
-from adapters.runner.halts import STATE_RECHECK_SECONDS, halt_message, state_of
+from adapters.runner.halts import HaltWatch, halt_message
 from adapters.runner.stats import RunStats
-from adapters.runner.worker import Worker
-from adapters.sql import schema as bk
-from adapters.sql.bookkeeping import FencedError
-from adapters.sql.rows import live_tables
-from projections.contract import Projection
-from projections.engine import (
+from adapters.runner.worker import LiveBatchWriter
+from adapters.sql.checkpoints import FencedError
+from projections.apply import (
     BatchResult,
     Message,
 )
+from projections.contract import Projection
 
 log = logging.getLogger(__name__)
 
 
 # The committed SQL offsets are copied to Kafka (for lag tools) at most this
-# often, and at the end: one OffsetCommit per batch was ~50 requests/s at 200
-# events/s, CPU in the runner and the broker for offsets no one reads sooner.
+# often, and at the end (see docs/benchmarks.md#offset-copies).
 KAFKA_COPY_INTERVAL = 1.0
-
-
 KAFKA_LAST_COPY_TIMEOUT = 5.0  # seconds the last copy may take when the runner stops
 
 
@@ -68,9 +71,9 @@ async def _consume_live(
 ) -> RunStats:
     """One consumer in the projection's group: seek to SQL offsets on assignment, batch, commit."""
     stats = RunStats()
-    worker = Worker(engine, projection, live_tables(projection))
-    state = await asyncio.to_thread(state_of, engine, worker.name)
-    if state.state == bk.HALTED and until_caught_up:
+    worker = LiveBatchWriter(engine, projection)
+    state = await asyncio.to_thread(worker.store.read_state)
+    if state.halted and until_caught_up:
         stats.halted[worker.name] = halt_message(worker.name, state)
         return stats
     consumer = source.consumer(group_id(projection.name, source.topic))
@@ -81,7 +84,7 @@ async def _consume_live(
         if until_caught_up:
             tps = await source.partitions(consumer)
             ends = {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
-        live = _LiveConsumer(engine, consumer, source.topic, worker, stats, halted=state.state == bk.HALTED)
+        live = _LiveConsumer(consumer, source.topic, worker, stats, HaltWatch(worker.store, state))
         await live.run(stop, ends, batch_size)
     finally:
         await consumer.stop()
@@ -94,24 +97,22 @@ class _LiveConsumer:
     Pipelined: the batch in flight is applied in a worker thread while the
     next one is fetched and decoded, and settled before anything else. The
     committed offsets are copied to Kafka in the background as
-    :class:`KafkaCopies` schedules them, one copy at a time, its errors
+    :class:`OffsetCopySchedule` schedules them, one copy at a time, its errors
     raised at the next copy; a clean stop copies the last offsets, within
     ``KAFKA_LAST_COPY_TIMEOUT`` (a failure then is logged: SQL holds them).
     """
 
     def __init__(
-        self, engine: Engine, consumer: AIOKafkaConsumer, topic: str, worker: Worker, stats: RunStats, *, halted: bool
+        self, consumer: AIOKafkaConsumer, topic: str, worker: LiveBatchWriter, stats: RunStats, watch: HaltWatch
     ) -> None:
-        self.engine = engine
         self.consumer = consumer
         self.topic = topic
         self.worker = worker
         self.stats = stats
-        self.halted = halted
-        self.last_check = time.monotonic()
+        self.watch = watch
         self.inflight: asyncio.Future[BatchResult] | None = None
         self.copying: asyncio.Future[bool] | None = None
-        self.copies = KafkaCopies(KAFKA_COPY_INTERVAL)
+        self.copies = OffsetCopySchedule(KAFKA_COPY_INTERVAL)
         self.copying_offsets: dict[int, int] = {}
 
     async def run(self, stop: threading.Event, ends: Mapping[int, int] | None, batch_size: int) -> None:
@@ -120,7 +121,7 @@ class _LiveConsumer:
         try:
             while not stop.is_set():
                 self._copy_to_kafka()  # also when idle: what the last batch committed reaches Kafka
-                if self.halted:
+                if self.watch.halted:
                     if ends is not None:
                         break
                     await self._wait_for_resume()
@@ -171,16 +172,14 @@ class _LiveConsumer:
         self.copies.committed(result.next_offsets)
         self._copy_to_kafka(now=result.halt is not None)
         if result.halt is not None:
-            halted_state = await asyncio.to_thread(state_of, self.engine, name)
+            halted_state = await asyncio.to_thread(self.watch.halt)
             self.stats.halted[name] = halt_message(name, halted_state)
             log.error("%s", self.stats.halted[name])
-            self.halted = True
-            self.last_check = time.monotonic()
             return False
         return True
 
     def _copy_to_kafka(self, now: bool = False) -> None:
-        """Start copying the offsets :class:`KafkaCopies` says are due (all waiting, with ``now``), unless a copy runs."""
+        """Start copying the offsets :class:`OffsetCopySchedule` says are due (all waiting, with ``now``), unless a copy runs."""
         if self.copying is not None:
             if not self.copying.done():
                 return
@@ -209,10 +208,8 @@ class _LiveConsumer:
 
     async def _wait_for_resume(self) -> None:
         """Halted: every few seconds, see whether a retry or skip set the projection running again."""
-        if time.monotonic() - self.last_check >= STATE_RECHECK_SECONDS:
-            self.last_check = time.monotonic()
-            if (await asyncio.to_thread(state_of, self.engine, self.worker.name)).state != bk.HALTED:
-                self.halted = False
+        if self.watch.due():
+            if not (await asyncio.to_thread(self.watch.check)).halted:
                 self.stats.halted.pop(self.worker.name, None)
                 await _reseek(self.consumer, self.worker)
                 return
@@ -220,26 +217,24 @@ class _LiveConsumer:
 
     async def _halted_elsewhere(self) -> bool:
         """Every few seconds: did another member of the group halt the projection?"""
-        if time.monotonic() - self.last_check < STATE_RECHECK_SECONDS:
+        if not self.watch.due():
             return False
-        self.last_check = time.monotonic()
-        current = await asyncio.to_thread(state_of, self.engine, self.worker.name)
-        if current.state != bk.HALTED:
+        current = await asyncio.to_thread(self.watch.check)
+        if not current.halted:
             return False
         if self.inflight is not None:
             await self._settle()
         self.stats.halted[self.worker.name] = halt_message(self.worker.name, current)
-        self.halted = True
         return True
 
 
-async def _reseek(consumer: AIOKafkaConsumer, worker: Worker) -> None:
+async def _reseek(consumer: AIOKafkaConsumer, worker: LiveBatchWriter) -> None:
     offsets = await asyncio.to_thread(worker.reload)
     for tp in consumer.assignment():
         consumer.seek(tp, offsets.get(tp.partition, 0))
 
 
-class KafkaCopies:
+class OffsetCopySchedule:
     """Which committed offsets to copy to Kafka, and when (no I/O: the runner does the copying).
 
     The newest offset of each partition since the last copy waits here; it

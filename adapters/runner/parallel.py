@@ -32,42 +32,27 @@ import resource
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
+from adapters.bootstrap import System
 from adapters.config import Settings
 from adapters.eventstore.log import ORDER_SHARES, OrderShare
-from adapters.eventstore.source import EmbeddedSource
-from adapters.eventstore.wiring import eventsourcing_env, open_orders
-from adapters.kafka.source import KafkaSource
-from adapters.runner.replay import (
-    MAX_CACHED_ROWS,
-    ReplayWorker,
-    fewer_collections,
-    last_halt_error,
-    replay_embedded,
-    replay_kafka,
-)
+from adapters.eventstore.source import EMBEDDED_PARTITION, EmbeddedSource
+from adapters.eventstore.wiring import eventsourcing_env
+from adapters.runner.replay import MAX_CACHED_ROWS, ReplayWorker, fewer_collections, replay_embedded, replay_kafka
+from adapters.runner.stats import Progress
 from adapters.runner.worker_processes import ShareResult, ShareStopped, WorkerProcess, WorkerReports
-from adapters.sql.engines import create_read_model_engine
-from adapters.sql.rows import ORDER_KEY_COLUMNS
+from adapters.sql.checkpoints import CheckpointKeys
+from adapters.sql.rows import all_keyed_by_order
 from adapters.sql.shadow import shadow_tables
 from domain.application import Orders
 from projections.contract import Projection
 
 
-def order_keyed(projection: type[Projection]) -> bool:
-    """Every table of ``projection`` is keyed by the order id alone."""
-    return all(
-        len(t.primary_key.columns) == 1 and t.primary_key.columns[0].name in ORDER_KEY_COLUMNS
-        for t in projection.tables()
-    )
-
-
 def importable(projection: type[Projection]) -> bool:
     """A worker process can import ``projection`` by its module and name.
 
-    Not one defined in a script (``__main__``): the worker's ``__main__`` is
-    this module.
+    Not one defined in a script (``__main__``): a worker's ``__main__`` is
+    ``adapters.runner.rebuild_worker``.
     """
     if projection.__module__ == "__main__":
         return False
@@ -80,19 +65,19 @@ def importable(projection: type[Projection]) -> bool:
 
 def splittable(settings: Settings, projection: type[Projection], partitions: int) -> bool:
     """Whether a rebuild of ``projection`` from ``partitions`` partitions runs in several processes."""
-    return process_count(settings, partitions) > 1 and order_keyed(projection) and importable(projection)
+    return process_count(settings, partitions) > 1 and all_keyed_by_order(projection) and importable(projection)
 
 
-def embedded_shares(settings: Settings, projection: type[Projection], orders: Orders) -> int:
-    """Into how many shares of the orders a rebuild of ``projection`` from ``orders``' log is split (1: none).
+def embedded_shares(system: System, projection: type[Projection]) -> int:
+    """Into how many shares of the orders a rebuild of ``projection`` from the event store's log is split (1: none).
 
-    Only when the worker processes, opening the store from ``settings``
-    themselves, open the very store ``orders`` uses, the same way.
+    Only when the worker processes, opening the store from the settings
+    themselves, open the very store this process uses, the same way.
     """
-    count = process_count(settings, ORDER_SHARES)
-    if count == 1 or not (order_keyed(projection) and importable(projection)):
+    count = process_count(system.settings, ORDER_SHARES)
+    if count == 1 or not (all_keyed_by_order(projection) and importable(projection)):
         return 1
-    if not EmbeddedSource(orders).log.shareable or not _opens_store_of(settings, orders):
+    if not system.embedded_source.log.shareable or not _opens_store_of(system.settings, system.orders):
         return 1
     return count
 
@@ -136,11 +121,11 @@ def split(partitions: list[int], shares: int) -> list[list[int]]:
 
 
 def replay_in_processes(
-    settings: Settings,
+    system: System,
     projection: type[Projection],
     ends: Mapping[int, int],
     *,
-    fresh: bool,
+    created_empty: bool,
     batch_size: int,
     flush_every: int,
     on_progress: Callable[[int, int], None],
@@ -163,6 +148,7 @@ def replay_in_processes(
     (the committed work of every share stays, and the next rebuild resumes
     it); its error is raised as :class:`ParallelReplayError`.
     """
+    settings = system.settings
     if order_shares > 1:
         shares: list[tuple[dict[int, int], OrderShare | None]] = [
             (dict(ends), OrderShare(k, order_shares)) for k in range(order_shares)
@@ -176,7 +162,7 @@ def replay_in_processes(
         "settings": dataclasses.asdict(settings),
         "module": projection.__module__,
         "qualname": projection.__qualname__,
-        "fresh": fresh,
+        "created_empty": created_empty,
         "fingerprint": fingerprint,
         "batch_size": batch_size,
         "flush_every": flush_every,
@@ -199,7 +185,7 @@ def replay_in_processes(
 
         try:
             here = replay_share(
-                settings, projection, shares[0][0], shares[0][1], fresh, fingerprint, batch_size, flush_every,
+                system, projection, shares[0][0], shares[0][1], created_empty, fingerprint, batch_size, flush_every,
                 max_cached_rows, report,
             )
         except ShareStopped:
@@ -242,11 +228,11 @@ def peak_rss_mb() -> float:
 
 
 def replay_share(
-    settings: Settings,
+    system: System,
     projection: type[Projection],
     ends: dict[int, int],
     order_share: OrderShare | None,
-    fresh: bool,
+    created_empty: bool,
     fingerprint: str | None,
     batch_size: int,
     flush_every: int,
@@ -255,43 +241,36 @@ def replay_share(
 ) -> ShareResult:
     """Replay the partitions of ``ends`` (or the embedded log's ``order_share``) into the shadow tables.
 
-    In whichever process calls it.
+    In whichever process calls it (the rebuilding one, or a worker process).
     """
-    engine = create_read_model_engine(settings.read_model_url, writer=True)
-    orders: Orders | None = None
-    try:
-        tables = shadow_tables(projection, engine.dialect.name == "postgresql")
-        worker = ReplayWorker(
-            engine, projection, tables, fresh=fresh, flush_every=flush_every, max_cached_rows=max_cached_rows,
-            partitions=ends if order_share is None else None, fingerprint=fingerprint,
-            slot=None if order_share is None else order_share.index,
-        )
-        starts = worker.reload()
-        done = 0
+    engine = system.read_models
+    tables = shadow_tables(projection, engine.dialect.name == "postgresql")
+    if order_share is None:
+        keys = CheckpointKeys.of_partitions(ends)
+    else:
+        keys = CheckpointKeys.of_share(order_share.index, EMBEDDED_PARTITION)
+    worker = ReplayWorker(
+        engine, projection, tables, created_empty=created_empty, flush_every=flush_every,
+        max_cached_rows=max_cached_rows, keys=keys, fingerprint=fingerprint,
+    )
+    starts = worker.reload()
+    done = 0
 
-        def on_batch(p: Any) -> None:
-            nonlocal done
-            done = p.done
-            report(p.done, p.events)
+    def on_batch(p: Progress) -> None:
+        nonlocal done
+        done = p.done
+        report(p.done, p.events)
 
-        with fewer_collections():
-            if order_share is None:
-                source = KafkaSource(settings.kafka_bootstrap, settings.topic)
-                replay = replay_kafka(source, worker, starts, on_batch, batch_size, time.perf_counter(), ends)
-                stats = asyncio.run(replay)
-            else:
-                orders = open_orders(settings)
-                embedded = EmbeddedSource(orders, share=order_share)
-                stats = replay_embedded(embedded, worker, starts, on_batch, batch_size, time.perf_counter(), ends)
-        halt = None
-        if worker.halt is None:
-            worker.flush()
+    with fewer_collections():
+        if order_share is None:
+            replay = replay_kafka(system.kafka_source, worker, starts, on_batch, batch_size, time.perf_counter(), ends)
+            stats = asyncio.run(replay)
         else:
-            halt = f"{worker.halt.describe()}: {last_halt_error(engine, projection.name, worker.halt)}"
-        return ShareResult(done, stats, halt, peak_rss_mb=peak_rss_mb(), checkpoints=worker.checkpoints())
-    finally:
-        if orders is not None:
-            orders.close()
-        engine.dispose()
-
-
+            embedded = EmbeddedSource(system.orders, share=order_share)
+            stats = replay_embedded(embedded, worker, starts, on_batch, batch_size, time.perf_counter(), ends)
+    halt = None
+    if worker.halted_at is None:
+        worker.flush()
+    else:
+        halt = f"{worker.halted_at.describe()}: {worker.halt_error()}"
+    return ShareResult(done, stats, halt, peak_rss_mb=peak_rss_mb(), checkpoints=worker.checkpoints())

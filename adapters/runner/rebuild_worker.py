@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from adapters.bootstrap import open_system
 from adapters.config import Settings
 from adapters.eventstore.log import OrderShare
 from adapters.runner.parallel import replay_share
@@ -35,10 +36,11 @@ def main() -> None:
     try:
         projection = getattr(importlib.import_module(job["module"]), job["qualname"])
         share = None if job["share"] is None else OrderShare(*job["share"])
-        result = replay_share(
-            settings, projection, ends, share, job["fresh"], job["fingerprint"], job["batch_size"],
-            job["flush_every"], job["max_cached_rows"], report,
-        )
+        with open_system(settings) as system:
+            result = replay_share(
+                system, projection, ends, share, job["created_empty"], job["fingerprint"], job["batch_size"],
+                job["flush_every"], job["max_cached_rows"], report,
+            )
     except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it as one line
         result = ShareResult(error=f"rebuild worker: {type(e).__name__}: {e}")
     print("result " + result.to_json(), flush=True)

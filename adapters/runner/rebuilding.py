@@ -1,4 +1,13 @@
-"""Rebuilds: replay from offset zero into shadow tables, then swap them in."""
+"""Rebuilds: replay a projection from offset zero into shadow tables, then swap them in.
+
+The end offsets are taken at the start; when the shadow tables reach them,
+one transaction replaces the live tables, moves the rebuild's checkpoints to
+live and records the code version (:meth:`ProjectionStore.swap_in`). Until
+then readers see the old tables. An interrupted rebuild resumes from its own
+checkpoints if the code and table definitions are unchanged, else starts
+over. A projection keyed by order id alone is replayed by several processes
+(``adapters.runner.parallel``); any other by this one.
+"""
 
 from __future__ import annotations
 
@@ -7,135 +16,42 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-
-from adapters.config import Settings
+from adapters.bootstrap import System
 from adapters.runner import parallel
-from adapters.runner.halts import ProjectionHaltedError
-from adapters.runner.replay import (
-    FLUSH_EVERY,
-    ReplayWorker,
-    fewer_collections,
-    last_halt_error,
-    replay_embedded,
-    replay_kafka,
-)
-from adapters.runner.setup import Sources, prepare, writer_engine
+from adapters.runner.halts import ProjectionHaltedError, prepare
+from adapters.runner.replay import FLUSH_EVERY, ReplayWorker, fewer_collections, replay_embedded, replay_kafka
 from adapters.runner.stats import Progress, ProgressCallback, RunStats
 from adapters.runner.worker import BATCH_SIZE
-from adapters.sql import schema as bk
-from adapters.sql.bookkeeping import (
-    FencedError,
-    lock,
-    read_offsets,
-    read_state,
-    replace_offsets,
-    set_rebuild_fingerprint,
-)
 from adapters.sql.migrations import check_schema
-from adapters.sql.rows import Tables
-from adapters.sql.shadow import (
-    create_shadow,
-    drop_shadow,
-    existing_tables,
-    index_shadow_pg,
-    schema_fingerprint,
-    shadow_tables,
-    swap_in,
-)
-from domain.application import Orders
+from adapters.sql.shadow import schema_fingerprint, shadow_tables
+from adapters.sql.store import ProjectionStore
 from projections.contract import Projection
 
 
 def rebuild(
-    settings: Settings,
+    system: System,
     projection: type[Projection],
     progress: ProgressCallback | None = None,
-    orders: Orders | None = None,
     *,
     batch_size: int = BATCH_SIZE,
     flush_every: int = FLUSH_EVERY,
 ) -> RunStats:
-    """Replay ``projection`` from offset zero into shadow tables and swap them in.
-
-    The end offsets are taken at the start; when the shadow tables reach
-    them, one transaction replaces the live tables, moves the rebuild's
-    checkpoints to live and records the code version. Until then readers see
-    the old tables. An interrupted rebuild resumes from its own checkpoints if
-    the code and table definitions are unchanged, else starts over.
-    """
-    engine = writer_engine(settings)
-    try:
-        check_schema(engine, settings, [projection])
-        prepare(engine, projection)
-        stats = rebuild_into_shadow(engine, settings, Sources(settings, orders), projection, progress, batch_size, flush_every)
-    finally:
-        engine.dispose()
+    """Replay ``projection`` from offset zero into shadow tables and swap them in (``progress``: after each batch)."""
+    check_schema(system.read_models_for_reading, system.settings, [projection])
+    prepare(system.read_models, projection)
+    stats = rebuild_into_shadow(system, projection, progress, batch_size, flush_every)
     stats.rebuilt.append(projection.name)
     return stats
 
 
-def rebuild_into_shadow(
-    engine: Engine,
-    settings: Settings,
-    sources: Sources,
-    projection: type[Projection],
-    progress: ProgressCallback | None,
-    batch_size: int,
-    flush_every: int = FLUSH_EVERY,
-) -> RunStats:
-    started = time.perf_counter()
-    postgres = engine.dialect.name == "postgresql"
-    tables = shadow_tables(projection, postgres)
-    # The embedded log split by order keeps one checkpoint per share: a
-    # rebuild resumes them only with as many shares.
-    order_shares = 1 if sources.kafka is not None else parallel.embedded_shares(settings, projection, sources.orders)
-    fingerprint = schema_fingerprint(projection, engine) + (f"/{order_shares} shares" if order_shares > 1 else "")
-    with engine.begin() as conn:
-        lock(conn, projection.name, bk.REBUILD)
-        state = read_state(conn, projection.name)
-        present = existing_tables(conn)
-        resumable = (
-            state is not None
-            and state.rebuild_fingerprint == fingerprint
-            and all(t.name in present for t in tables.physical.values())
-        )
-        if not resumable:
-            drop_shadow(conn, tables)
-            create_shadow(conn, tables)
-            set_rebuild_fingerprint(conn, projection.name, fingerprint)
-    job = _RebuildJob(
-        engine, settings, projection, tables, not resumable, fingerprint, progress, batch_size, flush_every, started
-    )
-    one_checkpoint: Mapping[int, int] | None = None  # what the per-share checkpoints become at the swap
-    if sources.kafka is not None:
-        ends = asyncio.run(sources.kafka.end_offsets())
-        if parallel.splittable(settings, projection, len(ends)):
-            stats, committed = _replay_in_processes(job, ends)
-        else:
-            stats, committed = _replay_in_process(job, sources, ends)
-    elif order_shares > 1:
-        one_checkpoint = sources.embedded.end_offsets()
-        stats, committed = _replay_in_processes(job, one_checkpoint, order_shares)
-    else:
-        stats, committed = _replay_in_process(job, sources, None)
-    if postgres:
-        with engine.begin() as conn:
-            index_shadow_pg(conn, tables)
-    _swap(job, committed, one_checkpoint)
-    stats.seconds = time.perf_counter() - started
-    return stats
-
-
 @dataclass(frozen=True)
-class _RebuildJob:
+class RebuildJob:
     """One rebuild of a projection into its shadow tables, as the replay paths need it."""
 
-    engine: Engine
-    settings: Settings
+    system: System
     projection: type[Projection]
-    tables: Tables
-    fresh: bool  # the shadow tables were created empty for this rebuild
+    store: ProjectionStore  # the rebuild target's
+    created_empty: bool  # the shadow tables were created empty for this rebuild
     fingerprint: str
     progress: ProgressCallback | None
     batch_size: int
@@ -143,60 +59,74 @@ class _RebuildJob:
     started: float
 
 
-def _swap(job: _RebuildJob, committed: Mapping[int, int], one_checkpoint: Mapping[int, int] | None) -> None:
-    """Swap the shadow tables in, if they are still this rebuild's: fenced under the rebuild lock.
+def rebuild_into_shadow(
+    system: System,
+    projection: type[Projection],
+    progress: ProgressCallback | None,
+    batch_size: int,
+    flush_every: int = FLUSH_EVERY,
+) -> RunStats:
+    """The rebuild itself, for a projection already checked and prepared."""
+    started = time.perf_counter()
+    engine = system.read_models
+    tables = shadow_tables(projection, postgres=engine.dialect.name == "postgresql")
+    # The embedded log split by order keeps one checkpoint per share: a
+    # rebuild resumes them only with as many shares.
+    order_shares = 1 if system.uses_kafka else parallel.embedded_shares(system, projection)
+    fingerprint = schema_fingerprint(projection, engine) + (f"/{order_shares} shares" if order_shares > 1 else "")
+    store = ProjectionStore(engine, tables, fingerprint=fingerprint)
+    resumed = store.begin_rebuild(fingerprint)
+    job = RebuildJob(system, projection, store, not resumed, fingerprint, progress, batch_size, flush_every, started)
+    merged: Mapping[int, int] | None = None  # what the per-share checkpoints become at the swap
+    if system.uses_kafka:
+        ends = asyncio.run(system.kafka_source.end_offsets())
+        if parallel.splittable(system.settings, projection, len(ends)):
+            stats, committed = _replay_in_processes(job, ends)
+        else:
+            stats, committed = _replay_in_process(job, ends)
+    elif order_shares > 1:
+        merged = system.embedded_source.end_offsets()
+        stats, committed = _replay_in_processes(job, merged, order_shares)
+    else:
+        stats, committed = _replay_in_process(job, None)
+    store.index_shadow()
+    store.swap_in(committed, merged)
+    stats.seconds = time.perf_counter() - started
+    return stats
 
-    Another rebuild may have replaced the shadow tables (other code, another
-    number of processes) or moved their checkpoints since this one's last
-    commit: then :class:`FencedError`, and the live tables stay as they were.
-    ``one_checkpoint``: the log's one checkpoint that a rebuild split by order
-    swaps in instead of its per-share ones.
-    """
-    name = job.projection.name
-    with job.engine.begin() as conn:
-        lock(conn, name, bk.REBUILD)
-        state = read_state(conn, name)
-        if state is None or state.rebuild_fingerprint != job.fingerprint:
-            raise FencedError(f"{name} (rebuild): another rebuild replaced the shadow tables before the swap")
-        if read_offsets(conn, name, bk.REBUILD) != dict(committed):
-            raise FencedError(f"{name} (rebuild): another rebuild moved the checkpoints before the swap")
-        if one_checkpoint is not None:
-            replace_offsets(conn, name, bk.REBUILD, one_checkpoint)
-        swap_in(conn, job.tables)
 
-
-def _replay_in_process(
-    job: _RebuildJob, sources: Sources, ends: Mapping[int, int] | None
-) -> tuple[RunStats, dict[int, int]]:
+def _replay_in_process(job: RebuildJob, ends: Mapping[int, int] | None) -> tuple[RunStats, dict[int, int]]:
     """Replay in this process; the run's figures and the checkpoints it committed last."""
     worker = ReplayWorker(
-        job.engine, job.projection, job.tables, fresh=job.fresh, flush_every=job.flush_every,
-        fingerprint=job.fingerprint,
+        job.system.read_models, job.projection, job.store.tables, created_empty=job.created_empty,
+        flush_every=job.flush_every, fingerprint=job.fingerprint,
     )
     starts = worker.reload()
     with fewer_collections():
-        if sources.kafka is not None:
-            replay = replay_kafka(sources.kafka, worker, starts, job.progress, job.batch_size, job.started, ends)
+        if job.system.uses_kafka:
+            replay = replay_kafka(
+                job.system.kafka_source, worker, starts, job.progress, job.batch_size, job.started, ends
+            )
             stats = asyncio.run(replay)
         else:
-            stats = replay_embedded(sources.embedded, worker, starts, job.progress, job.batch_size, job.started, ends)
-    if worker.halt is None:
+            stats = replay_embedded(
+                job.system.embedded_source, worker, starts, job.progress, job.batch_size, job.started, ends
+            )
+    if worker.halted_at is None:
         worker.flush()
         return stats, worker.checkpoints()
     raise ProjectionHaltedError(
-        f"rebuild of {job.projection.name} stopped at {worker.halt.describe()}: "
-        f"{last_halt_error(job.engine, job.projection.name, worker.halt)}; the live tables are unchanged"
+        f"rebuild of {job.projection.name} stopped at {worker.halted_at.describe()}: "
+        f"{worker.halt_error()}; the live tables are unchanged"
     )
 
 
 def _replay_in_processes(
-    job: _RebuildJob, ends: Mapping[int, int], order_shares: int = 1
+    job: RebuildJob, ends: Mapping[int, int], order_shares: int = 1
 ) -> tuple[RunStats, dict[int, int]]:
     """The partitions (Kafka) or the orders (embedded) shared out over processes (see ``adapters.runner.parallel``)."""
     name = job.projection.name
-    with job.engine.connect() as conn:
-        starts = read_offsets(conn, name, bk.REBUILD)
-        conn.rollback()
+    starts = job.store.read_checkpoints()
     if order_shares > 1:  # one checkpoint per share of the log's one partition: where the slowest is
         starts = {p: min(starts.get(k, 0) for k in range(order_shares)) for p in ends}
     total = sum(max(0, end - starts.get(p, 0)) for p, end in ends.items())
@@ -207,7 +137,7 @@ def _replay_in_processes(
 
     on_progress(0, 0)
     shares = parallel.replay_in_processes(
-        job.settings, job.projection, ends, fresh=job.fresh, fingerprint=job.fingerprint,
+        job.system, job.projection, ends, created_empty=job.created_empty, fingerprint=job.fingerprint,
         batch_size=job.batch_size, flush_every=job.flush_every, on_progress=on_progress, order_shares=order_shares,
     )
     # shares[0] was replayed in this process; the others each in a worker process.

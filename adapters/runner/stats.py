@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from projections.engine import BatchResult
+from projections.apply import BatchResult
 
 
 @dataclass

@@ -1,20 +1,15 @@
-"""What a projection's state is: versions, offsets against the source's end, errors."""
+"""What the projections' state is: versions, offsets against the source's end (lag), errors, dead letters."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from adapters.config import Settings
-from adapters.runner.setup import Sources, chosen_projections
-from adapters.sql import schema as bk
-from adapters.sql.bookkeeping import read_offsets, read_state
-from adapters.sql.dead_letters import count_dead_letters
-from adapters.sql.engines import create_read_model_engine
+from adapters.bootstrap import System
 from adapters.sql.migrations import check_schema
-from domain.application import Orders
+from adapters.sql.rows import live_tables
+from adapters.sql.store import ProjectionStore, StoredStatus
 from projections.contract import Projection
 
 
@@ -42,41 +37,24 @@ class ProjectionStatus:
     rebuild_pending: bool  # the code version is newer than the tables
 
 
-def status(
-    settings: Settings,
-    projections: Sequence[type[Projection]] | None = None,
-    orders: Orders | None = None,
-) -> list[ProjectionStatus]:
-    """Per projection: versions, state, offsets against the source's end, errors, dead letters."""
-    chosen = chosen_projections(settings, projections)
-    engine = create_read_model_engine(settings.read_model_url)
-    try:
-        check_schema(engine, settings, chosen)
-        sources = Sources(settings, orders)
-        if sources.kafka is not None:
-            ends = asyncio.run(sources.kafka.end_offsets())
-        else:
-            ends = sources.embedded.end_offsets()
-        result = []
-        with engine.connect() as conn:
-            for projection in chosen:
-                result.append(_status_of(conn, projection, ends))
-            conn.rollback()
-    finally:
-        engine.dispose()
-    return result
+def status(system: System, projections: Sequence[type[Projection]] | None = None) -> list[ProjectionStatus]:
+    """Per projection (all found by default): versions, state, offsets against the source's end, errors, dead letters."""
+    chosen = system.projections if projections is None else list(projections)
+    engine = system.read_models_for_reading
+    check_schema(engine, system.settings, chosen)
+    if system.uses_kafka:
+        ends = asyncio.run(system.kafka_source.end_offsets())
+    else:
+        ends = system.embedded_source.end_offsets()
+    return [_status_of(p, ProjectionStore(engine, live_tables(p)).read_status(), ends) for p in chosen]
 
 
-def _status_of(conn: Any, projection: type[Projection], ends: Mapping[int, int]) -> ProjectionStatus:
-    state = read_state(conn, projection.name)
-    offsets = read_offsets(conn, projection.name, bk.LIVE)
+def _status_of(projection: type[Projection], stored: StoredStatus, ends: Mapping[int, int]) -> ProjectionStatus:
+    state, offsets = stored.state, stored.checkpoints
     partitions = [
         PartitionStatus(p, offsets.get(p, 0), ends.get(p, 0), max(0, ends.get(p, 0) - offsets.get(p, 0)))
         for p in sorted(set(ends) | set(offsets))
     ]
-    failing = None
-    if state is not None and state.state == bk.HALTED:
-        failing = state.failing_event_id or f"{state.failing_partition}:{state.failing_offset}"
     return ProjectionStatus(
         name=projection.name,
         code_version=projection.version,
@@ -86,9 +64,8 @@ def _status_of(conn: Any, projection: type[Projection], ends: Mapping[int, int])
         partitions=partitions,
         lag=sum(p.lag for p in partitions),
         last_error=state.last_error if state else None,
-        failing_event=failing,
-        dead_letters=count_dead_letters(conn, projection.name),
-        rebuild_in_progress=bool(read_offsets(conn, projection.name, bk.REBUILD))
-        or bool(state and state.rebuild_fingerprint),
+        failing_event=state.failing_at if state is not None and state.halted else None,
+        dead_letters=stored.dead_letters,
+        rebuild_in_progress=bool(stored.rebuild_checkpoints) or bool(state and state.rebuild_fingerprint),
         rebuild_pending=bool(state and state.version < projection.version),
     )

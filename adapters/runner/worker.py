@@ -1,65 +1,47 @@
-"""Live batches: one transaction per batch of messages."""
+"""Live batches: each batch of messages applied to a projection's live tables in one transaction."""
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 
-from adapters.sql import schema as bk
-from adapters.sql.bookkeeping import FencedError, open_batch, read_offsets, set_halted, write_offsets
-from adapters.sql.dead_letters import insert_dead_letters
-from adapters.sql.rows import SqlRows, Tables
+from adapters.sql.checkpoints import FencedError
+from adapters.sql.retries import retry_on_database
+from adapters.sql.rows import live_tables
+from adapters.sql.store import ProjectionStore
+from projections.apply import BatchResult, Message, RowsUnavailableError, apply_batch
 from projections.contract import Projection
-from projections.engine import (
-    BatchResult,
-    DeadLetter,
-    Message,
-    RowsUnavailableError,
-    apply_batch,
-)
-
-log = logging.getLogger(__name__)
-
 
 BATCH_SIZE = 5000  # messages read from a source at a time (and applied in one live transaction)
-DB_ATTEMPTS = 5  # a batch whose transaction fails on the database is retried this often
 
 
-DB_BACKOFF = 0.2
-
-
-class Worker:
-    """The SQL side of one projection for one target (live tables or a rebuild's shadows).
+class LiveBatchWriter:
+    """Applies batches of one projection's messages to its live tables, one transaction each.
 
     Holds the offsets it expects to find in SQL. :meth:`process` drops
     messages below them (already applied), applies the rest in one
-    transaction and moves the checkpoints, fenced; on :class:`FencedError` it
-    re-reads the offsets before re-raising, and the caller seeks.
+    :meth:`ProjectionStore.batch` (rows, dead letters, state, fenced
+    checkpoints) and retries it when the database fails it. On
+    :class:`FencedError` it re-reads the offsets before re-raising, and the
+    caller seeks. Thread-safe: a Kafka loop applies in a worker thread while
+    its event loop reads the offsets.
     """
 
-    def __init__(self, engine: Engine, projection: type[Projection], tables: Tables) -> None:
-        self.engine = engine
-        self.projection_class = projection
+    def __init__(self, engine: Engine, projection: type[Projection]) -> None:
         self.projection = projection()
         self.name = projection.name
-        self.tables = tables
-        self.target = tables.target
-        self.stored: dict[int, int] = {}  # checkpoints known to be in SQL
-        self.halt: Message | None = None
+        self.store = ProjectionStore(engine, live_tables(projection))
+        self.stored: dict[int, int] = {}  # the checkpoints known to be in SQL
+        self.halted_at: Message | None = None
         self._lock = threading.Lock()
 
     def next_offset(self, partition: int) -> int:
         return self.stored.get(partition, 0)
 
     def reload(self) -> dict[int, int]:
-        with self.engine.connect() as conn:
-            offsets = read_offsets(conn, self.name, self.target)
-            conn.rollback()
+        offsets = self.store.read_checkpoints()
         with self._lock:
             self.stored = dict(offsets)
         return offsets
@@ -68,50 +50,27 @@ class Worker:
         """Apply ``messages`` in one transaction (retrying database failures)."""
         with self._lock:
             stored = dict(self.stored)
-        fresh = [m for m in messages if m.offset >= stored.get(m.partition, 0)]
-        if not fresh:
+        unapplied = [m for m in messages if m.offset >= stored.get(m.partition, 0)]
+        if not unapplied:
             return BatchResult()
-        for attempt in range(1, DB_ATTEMPTS + 1):
-            try:
-                result = self._transaction(fresh, stored)
-                break
-            except FencedError:
-                self.reload()
-                raise
-            except (OperationalError, RowsUnavailableError) as e:
-                if attempt == DB_ATTEMPTS:
-                    raise
-                log.warning("%s: batch failed on the database (%s); retrying", self.name, e)
-                time.sleep(DB_BACKOFF * attempt)
+        try:
+            result = retry_on_database(
+                lambda: self._apply(unapplied, stored), f"{self.name}: batch", also=(RowsUnavailableError,)
+            )
+        except FencedError:
+            self.reload()
+            raise
         with self._lock:
-            for partition, offset in result.next_offsets.items():
-                self.stored[partition] = offset
+            self.stored.update(result.next_offsets)
         if result.halt is not None:
-            self.halt = result.halt.message
+            self.halted_at = result.halt.message
         return result
 
-    def _transaction(self, messages: list[Message], stored: Mapping[int, int]) -> BatchResult:
-        with self.engine.begin() as conn:
-            rows = SqlRows(conn, self.tables)
-            orders = {m.aggregate_id for m in messages if m.aggregate_id is not None}
-            blocked = open_batch(rows, self.name, self.target, orders)
-            result = apply_batch(self.projection, rows, messages, blocked)
-            rows.flush()
-            insert_dead_letters(conn, self.name, self.target, result.dead_letters)
-            if result.halt is not None:
-                halt = result.halt
-                insert_dead_letters(
-                    conn, self.name, self.target, [DeadLetter(halt.message, halt.error, bk.HALTED_AT)]
-                )
-                if self.target == bk.LIVE:
-                    set_halted(conn, self.name, halt)
-            write_offsets(
-                conn,
-                self.name,
-                self.target,
-                {p: stored.get(p) for p in result.next_offsets},
-                result.next_offsets,
-            )
+    def _apply(self, messages: list[Message], stored: Mapping[int, int]) -> BatchResult:
+        orders = {m.aggregate_id for m in messages if m.aggregate_id is not None}
+        with self.store.batch(stored, orders=orders) as batch:
+            result = apply_batch(self.projection, batch.rows, messages, batch.blocked)
+            batch.record_result(result)
         return result
 
     def caught_up(self, ends: Mapping[int, int], partitions: Iterable[int] | None = None) -> bool:

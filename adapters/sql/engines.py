@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,3 @@ def _sqlite_engine(url: str, writer: bool) -> Engine:
 
 def is_sqlite(bind: Engine | Connection) -> bool:
     return bind.dialect.name == "sqlite"
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)

@@ -28,8 +28,8 @@ from sqlalchemy import Engine, MetaData
 
 import migrations as _migrations_package
 from adapters.config import ConfigurationError, Settings
-from adapters.sql import schema as bookkeeping
-from adapters.sql.engines import create_read_model_engine, sqlalchemy_url
+from adapters.sql.engines import sqlalchemy_url
+from adapters.sql.schema import metadata as framework_metadata
 from adapters.sql.shadow import existing_tables
 from projections.contract import Projection
 
@@ -60,7 +60,7 @@ def version_locations(projections: Sequence[type[Projection]]) -> list[Path]:
 
 def target_metadata(projections: Sequence[type[Projection]]) -> list[MetaData]:
     """What autogenerate compares against: the framework's and every projection's tables."""
-    return [bookkeeping.metadata, *(p.metadata for p in projections)]
+    return [framework_metadata, *(p.metadata for p in projections)]
 
 
 def alembic_config(settings: Settings, projections: Sequence[type[Projection]] | None = None) -> Config:
@@ -69,7 +69,7 @@ def alembic_config(settings: Settings, projections: Sequence[type[Projection]] |
     Version locations: the built-in folder plus the ``migrations`` folder of
     every discovered projection and of ``projections``.
     """
-    from adapters.runner.registry import discover
+    from adapters.registry import discover
 
     # Every known projection's revisions, so that a database migrated for all
     # of them is understood even when only some are being run.
@@ -86,18 +86,14 @@ def alembic_config(settings: Settings, projections: Sequence[type[Projection]] |
     return config
 
 
-def upgrade(settings: Settings, projections: Sequence[type[Projection]] | None = None) -> list[str]:
-    """Apply every head (``orders db upgrade``); the heads now applied."""
+def upgrade(engine: Engine, settings: Settings, projections: Sequence[type[Projection]] | None = None) -> list[str]:
+    """Apply every head (``orders db upgrade``) on ``engine``; the heads now applied."""
     config = alembic_config(settings, projections)
-    engine = create_read_model_engine(settings.read_model_url)
-    try:
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "heads")
-        with engine.connect() as conn:
-            return sorted(MigrationContext.configure(conn).get_current_heads())
-    finally:
-        engine.dispose()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "heads")
+    with engine.connect() as conn:
+        return sorted(MigrationContext.configure(conn).get_current_heads())
 
 
 def pending_revisions(engine: Engine, config: Config) -> list[str]:
@@ -127,7 +123,7 @@ def check_schema(engine: Engine, settings: Settings, projections: Sequence[type[
     if pending_revisions(engine, config):
         raise SchemaBehindError(UPGRADE_HINT)
     present = existing_tables(engine)
-    needed = [t.name for t in bookkeeping.metadata.sorted_tables]
+    needed = [t.name for t in framework_metadata.sorted_tables]
     for projection in projections:
         needed += [t.name for t in projection.tables()]
     missing = [name for name in needed if name not in present]

@@ -1,8 +1,9 @@
-"""A projection's rows for one batch: the SQL unit of work."""
+"""A projection's rows in SQL: where its tables are for a target, and the unit of work of one batch."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,14 +16,24 @@ from sqlalchemy import (
     select,
 )
 
-from adapters.sql import schema as bk
 from adapters.sql.bulk import IN_CHUNK, UPSERT_CHUNK, bulk_select, bulk_upsert, chunks
+from adapters.sql.schema import Target
+from projections.apply import Message, RowCache
 from projections.contract import Projection
-from projections.engine import Message, RowCache
 
 # Tables whose single primary-key column holds the order id are prefetched for
 # a whole batch in one query.
 ORDER_KEY_COLUMNS = ("aggregate_id", "order_id")
+
+
+def keyed_by_order(table: Table) -> bool:
+    """Whether ``table``'s primary key is the order id alone: its rows depend on one order's events."""
+    return len(table.primary_key.columns) == 1 and table.primary_key.columns[0].name in ORDER_KEY_COLUMNS
+
+
+def all_keyed_by_order(projection: type[Projection]) -> bool:
+    """Every table of ``projection`` is keyed by the order id alone (a rebuild can then be split by order)."""
+    return all(keyed_by_order(t) for t in projection.tables())
 
 
 @dataclass(frozen=True)
@@ -35,21 +46,17 @@ class Tables:
     """
 
     projection: type[Projection]
-    target: str
+    target: Target
     physical: Mapping[Table, Table]
 
     @property
     def order_keyed(self) -> list[Table]:
         """Tables keyed by the order id alone: prefetched per batch."""
-        return [
-            t
-            for t in self.projection.tables()
-            if len(t.primary_key.columns) == 1 and t.primary_key.columns[0].name in ORDER_KEY_COLUMNS
-        ]
+        return [t for t in self.projection.tables() if keyed_by_order(t)]
 
 
 def live_tables(projection: type[Projection]) -> Tables:
-    return Tables(projection, bk.LIVE, {t: t for t in projection.tables()})
+    return Tables(projection, Target.LIVE, {t: t for t in projection.tables()})
 
 
 class SqlRows(RowCache):
@@ -63,10 +70,19 @@ class SqlRows(RowCache):
     transaction.
     """
 
-    def __init__(self, conn: Connection, tables: Tables) -> None:
+    def __init__(self, conn: Connection | None, tables: Tables) -> None:
         super().__init__()
-        self.conn = conn
+        self.conn: Connection = conn  # type: ignore[assignment]  # None until bound (see bound_to)
         self.tables = tables
+
+    @contextmanager
+    def bound_to(self, conn: Connection) -> Iterator[None]:
+        """Read and write on ``conn`` meanwhile (rows kept across transactions: a rebuild's)."""
+        previous, self.conn = self.conn, conn
+        try:
+            yield
+        finally:
+            self.conn = previous
 
     def load(self, table: Table, key: tuple[Any, ...]) -> dict[str, Any] | None:
         physical = self.tables.physical[table]

@@ -9,7 +9,7 @@ They live in their own ``MetaData`` (created by the base Alembic revision
     the shadow tables a rebuild fills; the swap moves the rebuild rows to live.
     A checkpoint is written in the same SQL transaction as the rows it
     accounts for, and every write is fenced on the value it expects to
-    replace (see ``adapters.sql.bookkeeping``).
+    replace (see ``adapters.sql.checkpoints``).
 
 ``projection_state``
     One row per projection: the ``version`` its live tables were built by,
@@ -29,6 +29,8 @@ They live in their own ``MetaData`` (created by the base Alembic revision
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -43,23 +45,34 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-LIVE = "live"
-REBUILD = "rebuild"
-TARGETS = (LIVE, REBUILD)
 
-RUNNING = "running"
-HALTED = "halted"
-REBUILDING = "rebuilding"
-STATES = (RUNNING, HALTED, REBUILDING)
 
-DEAD = "dead"
-PARKED = "parked"
-HALTED_AT = "halted"  # the message a halt-policy projection stopped at
-RETRIED = "retried"  # a halted message handed back to the runner by a retry
-APPLIED = "applied"
-SKIPPED = "skipped"
+class Target(StrEnum):
+    """Which tables a checkpoint, a dead letter or a batch belongs to."""
+
+    LIVE = "live"  # the tables readers use
+    REBUILD = "rebuild"  # the shadow tables a rebuild fills
+
+
+class ProjectionState(StrEnum):
+    RUNNING = "running"
+    HALTED = "halted"  # a halt-policy projection stopped at a message it could not apply
+    REBUILDING = "rebuilding"
+
+
+class LetterStatus(StrEnum):
+    """A dead letter's status: why it is there, or how an operator resolved it."""
+
+    DEAD = "dead"  # could not be applied; blocks its order
+    PARKED = "parked"  # a later message of a blocked order, waiting behind it
+    HALTED = "halted"  # the message a halt-policy projection stopped at
+    RETRIED = "retried"  # a halted message handed back to the runner by a retry
+    APPLIED = "applied"  # applied by a retry
+    SKIPPED = "skipped"
+
+
 # Dead letters that still block their order.
-UNRESOLVED = (DEAD, PARKED)
+UNRESOLVED = (LetterStatus.DEAD, LetterStatus.PARKED)
 
 metadata = MetaData()
 

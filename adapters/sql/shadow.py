@@ -1,4 +1,9 @@
-"""A rebuild's shadow tables: create, fingerprint, index, swap in."""
+"""A rebuild's shadow tables: named after the live ones, fingerprinted, created, indexed, swapped in.
+
+A rebuild fills ``<table>__rebuild`` copies that nothing else writes, and
+:func:`swap_in` replaces the live tables by them in one transaction (readers
+keep reading the old complete tables until it commits).
+"""
 
 from __future__ import annotations
 
@@ -11,18 +16,19 @@ from sqlalchemy import (
     Index,
     MetaData,
     Table,
-    delete,
     inspect,
     text,
-    update,
 )
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from sqlalchemy.sql.elements import conv
 
 from adapters.config import ConfigurationError
-from adapters.sql import schema as bk
-from adapters.sql.bookkeeping import lock, set_running
+from adapters.sql.checkpoints import forget_rebuild_checkpoints, promote_rebuild_checkpoints
+from adapters.sql.dead_letters import forget_rebuild_letters, promote_rebuild_letters
 from adapters.sql.rows import Tables
+from adapters.sql.schema import Target
+from adapters.sql.state import read_state, set_rebuild_fingerprint, set_running
+from adapters.sql.statements import lock
 from projections.contract import Projection
 
 SHADOW_SUFFIX = "__rebuild"
@@ -54,7 +60,7 @@ def shadow_tables(projection: type[Projection], postgres: bool) -> Tables:
                 if isinstance(constraint.name, str) and constraint.name:
                     constraint.name = conv(_pg_name(constraint.name + SHADOW_SUFFIX))
         physical[table] = shadow
-    return Tables(projection, bk.REBUILD, physical)
+    return Tables(projection, Target.REBUILD, physical)
 
 
 def shadow_name(name: str) -> str:
@@ -94,10 +100,30 @@ def drop_shadow(conn: Connection, tables: Tables) -> None:
 
 
 def forget_rebuild(conn: Connection, projection: str) -> None:
-    c = bk.checkpoints.c
-    d = bk.dead_letters.c
-    conn.execute(delete(bk.checkpoints).where(c.projection == projection, c.target == bk.REBUILD))
-    conn.execute(delete(bk.dead_letters).where(d.projection == projection, d.target == bk.REBUILD))
+    forget_rebuild_checkpoints(conn, projection)
+    forget_rebuild_letters(conn, projection)
+
+
+def begin_shadow(conn: Connection, tables: Tables, fingerprint: str) -> bool:
+    """Resume the rebuild whose shadow tables are there with this ``fingerprint`` (True), else start afresh.
+
+    Starting afresh drops what a rebuild left, creates the shadow tables
+    empty and records ``fingerprint`` as the rebuild's; the caller holds the
+    rebuild lock.
+    """
+    name = tables.projection.name
+    state = read_state(conn, name)
+    present = existing_tables(conn)
+    if (
+        state is not None
+        and state.rebuild_fingerprint == fingerprint
+        and all(t.name in present for t in tables.physical.values())
+    ):
+        return True
+    drop_shadow(conn, tables)
+    create_shadow(conn, tables)
+    set_rebuild_fingerprint(conn, name, fingerprint)
+    return False
 
 
 def create_shadow(conn: Connection, tables: Tables) -> None:
@@ -147,7 +173,7 @@ def swap_in(conn: Connection, tables: Tables) -> None:
     runner holding the old checkpoints is fenced by its next write.
     """
     projection = tables.projection
-    lock(conn, projection.name, bk.LIVE)
+    lock(conn, projection.name, Target.LIVE)
     postgres = conn.dialect.name == "postgresql"
     present = existing_tables(conn)
     for table, shadow in tables.physical.items():
@@ -160,20 +186,8 @@ def swap_in(conn: Connection, tables: Tables) -> None:
             for index in sorted(table.indexes, key=lambda i: str(i.name)):
                 conn.execute(CreateIndex(index))
 
-    c = bk.checkpoints.c
-    d = bk.dead_letters.c
-    conn.execute(delete(bk.checkpoints).where(c.projection == projection.name, c.target == bk.LIVE))
-    conn.execute(
-        update(bk.checkpoints)
-        .where(c.projection == projection.name, c.target == bk.REBUILD)
-        .values(target=bk.LIVE)
-    )
-    conn.execute(delete(bk.dead_letters).where(d.projection == projection.name, d.target == bk.LIVE))
-    conn.execute(
-        update(bk.dead_letters)
-        .where(d.projection == projection.name, d.target == bk.REBUILD)
-        .values(target=bk.LIVE)
-    )
+    promote_rebuild_checkpoints(conn, projection.name)
+    promote_rebuild_letters(conn, projection.name)
     set_running(conn, projection.name, version=projection.version, rebuild_fingerprint=None)
 
 

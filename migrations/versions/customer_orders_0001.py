@@ -29,7 +29,7 @@ def upgrade() -> None:
         "customer_orders_value",
         sa.Column("customer_id", sa.String(64), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
-        # Money: integer thousandths (projections.types.Money).
+        # Money: integer thousandths (projections.columns.Money).
         sa.Column("lifetime_value", sa.BigInteger(), nullable=False),
         sa.Column("paid_orders", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("customer_id", "currency"),

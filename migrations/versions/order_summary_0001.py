@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("line_count", sa.Integer(), nullable=False),
-        # Money columns: integer thousandths (projections.types.Money).
+        # Money columns: integer thousandths (projections.columns.Money).
         sa.Column("total", sa.BigInteger(), nullable=False),
         sa.Column("amount_paid", sa.BigInteger(), nullable=True),
         sa.Column("refund_due", sa.BigInteger(), nullable=True),

@@ -28,7 +28,7 @@ def upgrade() -> None:
         "product_sales_revenue",
         sa.Column("sku", sa.String(32), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
-        # Money: integer thousandths (projections.types.Money).
+        # Money: integer thousandths (projections.columns.Money).
         sa.Column("revenue", sa.BigInteger(), nullable=False),
         sa.Column("units_paid", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("sku", "currency"),

@@ -32,12 +32,17 @@ from sqlalchemy import func, select
 from adapters import runner
 from adapters.config import Settings
 from adapters.kafka.source import group_id
-from adapters.sql import schema as bk
+from adapters.sql import schema
 from adapters.sql.engines import create_read_model_engine
-from adapters.sql.migrations import upgrade
 from projections import BUILT_IN
 from projections.contract import Projection
-from tests.integration.conftest import _create_database, _delete_topics, _drop_database, run_sync
+from tests.integration.conftest import (
+    _create_database,
+    _delete_topics,
+    _drop_database,
+    run_sync,
+)
+from tests.systems import migrate, system_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS_CLI = str(ROOT / ".venv" / "bin" / "orders")
@@ -139,7 +144,7 @@ def fresh_topic(bootstrap: str) -> Iterator[str]:
 def migrated(read_model_url: str, projections: Sequence[type[Projection]] = ()) -> Settings:
     """``orders db upgrade`` on ``read_model_url`` (built-ins plus ``projections``)."""
     settings = Settings(read_model_url=read_model_url)
-    upgrade(settings, list(projections))
+    migrate(settings, list(projections))
     return settings
 
 
@@ -147,8 +152,8 @@ def reference_read_model(event_store_url: str, read_model_url: str,
                          projections: Sequence[type[Projection]] = BUILT_IN) -> Snapshot:
     """The read model the embedded source builds from the event store: the expected tables."""
     settings = Settings(event_store_url=event_store_url, read_model_url=read_model_url)
-    upgrade(settings, list(projections))
-    stats = runner.run_until_caught_up(settings, list(projections))
+    migrate(settings, list(projections))
+    stats = runner.run_until_caught_up(system_for(settings), list(projections))
     assert not stats.halted, stats.halted
     return snapshot(read_model_url, projections)
 
@@ -181,8 +186,8 @@ def differences(got: Snapshot, expected: Snapshot) -> list[str]:
 
 def live_offsets(read_model_url: str, projections: Iterable[str] | None = None) -> dict[tuple[str, int], int]:
     """(projection, partition) -> next offset, of the live checkpoints."""
-    c = bk.checkpoints.c
-    query = select(c.projection, c.partition, c.next_offset).where(c.target == bk.LIVE)
+    c = schema.checkpoints.c
+    query = select(c.projection, c.partition, c.next_offset).where(c.target == schema.Target.LIVE)
     if projections is not None:
         query = query.where(c.projection.in_(list(projections)))
     engine = create_read_model_engine(read_model_url)
@@ -199,8 +204,8 @@ def live_progress(read_model_url: str) -> int:
     try:
         with engine.connect() as conn:
             total = conn.execute(
-                select(func.coalesce(func.sum(bk.checkpoints.c.next_offset), 0)).where(
-                    bk.checkpoints.c.target == bk.LIVE
+                select(func.coalesce(func.sum(schema.checkpoints.c.next_offset), 0)).where(
+                    schema.checkpoints.c.target == schema.Target.LIVE
                 )
             ).scalar_one()
         return int(total)

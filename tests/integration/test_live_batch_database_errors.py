@@ -18,25 +18,25 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from adapters.config import Settings
-from adapters.runner.worker import Worker
-from adapters.sql import schema as bk
-from adapters.sql.bookkeeping import open_batch
+from adapters.runner.worker import LiveBatchWriter
+from adapters.sql import schema
 from adapters.sql.engines import create_read_model_engine
-from adapters.sql.migrations import upgrade
 from adapters.sql.rows import SqlRows, live_tables
-from projections.engine import Message
+from adapters.sql.store import open_batch
+from projections.apply import Message
 from projections.order_summary import OrderSummary
 from tests.integration.conftest import PgDatabase
+from tests.systems import migrate
 from tests.unit.projections.stories import OrderStory
 
 TABLES = live_tables(OrderSummary)
-LOCK_KEY = f"orderstream.projection:{OrderSummary.name}:{bk.LIVE}"
+LOCK_KEY = f"orderstream.projection:{OrderSummary.name}:{schema.Target.LIVE}"
 
 
 @pytest.fixture
 def database(make_pg_database: Callable[[], PgDatabase]) -> PgDatabase:
     db = make_pg_database()
-    upgrade(Settings(read_model_url=db.sqlalchemy_url), [OrderSummary])
+    migrate(Settings(read_model_url=db.sqlalchemy_url), [OrderSummary])
     return db
 
 
@@ -60,7 +60,7 @@ def test_a_database_error_while_a_batch_opens_is_raised_as_sqlalchemys_operation
     impatient_engine, lock_holder
 ):
     with pytest.raises(OperationalError) as raised, impatient_engine.begin() as conn:
-        open_batch(SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, {"o-1"})
+        open_batch(SqlRows(conn, TABLES), OrderSummary.name, schema.Target.LIVE, {"o-1"})
     assert isinstance(raised.value.orig, psycopg.errors.LockNotAvailable)
 
 
@@ -72,7 +72,7 @@ def test_a_connection_lost_while_a_batch_opens_is_invalidated_and_replaced(datab
             with database.connect(autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
             with pytest.raises(OperationalError) as raised:
-                open_batch(SqlRows(conn, TABLES), OrderSummary.name, bk.LIVE, {"o-1"})
+                open_batch(SqlRows(conn, TABLES), OrderSummary.name, schema.Target.LIVE, {"o-1"})
             assert raised.value.connection_invalidated and conn.invalidated
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
@@ -82,7 +82,7 @@ def test_a_connection_lost_while_a_batch_opens_is_invalidated_and_replaced(datab
 
 def test_a_live_batch_whose_opening_fails_on_the_database_is_retried(impatient_engine, lock_holder, caplog):
     story = OrderStory(customer_id="c-retried")
-    worker = Worker(impatient_engine, OrderSummary, TABLES)
+    worker = LiveBatchWriter(impatient_engine, OrderSummary)
     # The lock is held past the first attempt (100 ms) and released well before
     # the last one (the retries back off 0.2, 0.4, 0.6, 0.8 s).
     release = threading.Timer(0.5, lock_holder.close)
@@ -101,7 +101,7 @@ def test_a_live_batch_whose_connection_was_lost_is_retried_on_a_new_one(database
     # No ping before use: the lost connection is found by the batch itself.
     engine = create_engine(database.sqlalchemy_url)
     first, second = OrderStory(customer_id="c-first"), OrderStory(customer_id="c-second")
-    worker = Worker(engine, OrderSummary, TABLES)
+    worker = LiveBatchWriter(engine, OrderSummary)
     try:
         worker.process([Message(partition=0, offset=0, event=first.records[0])])
         with engine.connect() as conn:

@@ -17,12 +17,12 @@ from adapters.eventstore.wiring import open_orders
 from adapters.runner import parallel
 from adapters.runner.parallel import replay_in_processes
 from adapters.runner.worker_processes import ParallelReplayError
-from adapters.sql.migrations import upgrade
 from domain.events import record_of
 from projections.customer_orders import CustomerOrders
 from projections.order_summary import OrderSummary
 from tests.integration.test_projection_runner_kafka import publish, publish_events
 from tests.sqlite.read_model_rows import snapshot
+from tests.systems import migrate, system_for
 
 
 @pytest.fixture
@@ -43,24 +43,24 @@ def settings(kafka_bootstrap, kafka_topic, make_pg_database, tmp_path) -> Settin
         topic=kafka_topic,
         rebuild_processes=2,
     )
-    upgrade(s, [OrderSummary, CustomerOrders])
+    migrate(s, [OrderSummary, CustomerOrders])
     return s
 
 
 def test_an_order_keyed_projection_is_rebuilt_by_two_processes_into_the_incremental_tables(settings, history):
     publish_events(settings, history)
-    runner.run_until_caught_up(settings, [OrderSummary])
+    runner.run_until_caught_up(system_for(settings), [OrderSummary])
     incremental = snapshot(settings, OrderSummary)
-    stats = runner.rebuild(settings, OrderSummary)
+    stats = runner.rebuild(system_for(settings), OrderSummary)
     assert (stats.processes, stats.events) == (2, len(history))
     assert snapshot(settings, OrderSummary) == incremental
 
 
 def test_a_projection_with_rows_shared_across_orders_is_rebuilt_by_one_process(settings, history):
     publish_events(settings, history)
-    runner.run_until_caught_up(settings, [CustomerOrders])
+    runner.run_until_caught_up(system_for(settings), [CustomerOrders])
     incremental = snapshot(settings, CustomerOrders)
-    stats = runner.rebuild(settings, CustomerOrders)
+    stats = runner.rebuild(system_for(settings), CustomerOrders)
     assert stats.processes == 1
     assert snapshot(settings, CustomerOrders) == incremental
 
@@ -68,18 +68,18 @@ def test_a_projection_with_rows_shared_across_orders_is_rebuilt_by_one_process(s
 def test_a_poison_message_halts_the_split_rebuild_and_the_live_tables_keep_serving(settings, history):
     assert parallel.splittable(settings, OrderSummary, 6)
     publish_events(settings, history)
-    runner.run_until_caught_up(settings, [OrderSummary])
+    runner.run_until_caught_up(system_for(settings), [OrderSummary])
     before = snapshot(settings, OrderSummary)
     publish(settings, [(history[0][0].aggregate_id.encode(), b"\x00not json")])
     with pytest.raises(runner.ProjectionHaltedError, match="not JSON.*the live tables are unchanged"):
-        runner.rebuild(settings, OrderSummary)
+        runner.rebuild(system_for(settings), OrderSummary)
     assert snapshot(settings, OrderSummary) == before
 
 
 def test_one_process_per_partition_at_most(settings, history, make_topic):
     single = dataclasses.replace(settings, topic=make_topic(partitions=1))
     publish_events(single, history)
-    stats = runner.rebuild(single, OrderSummary)
+    stats = runner.rebuild(system_for(single), OrderSummary)
     assert (stats.processes, stats.events) == (1, len(history))
 
 
@@ -94,7 +94,7 @@ def test_a_worker_process_that_fails_fails_the_rebuild_with_its_error_in_one_lin
     publish_events(settings, history)
     with pytest.raises(ParallelReplayError, match="rebuild worker: ModuleNotFoundError: No module named 'no_such_package'"):
         replay_in_processes(
-            settings, Unimportable, {0: 0, 1: 10}, fresh=True, batch_size=10, flush_every=10,
+            system_for(settings), Unimportable, {0: 0, 1: 10}, created_empty=True, batch_size=10, flush_every=10,
             on_progress=lambda done, events: None,
         )
 
@@ -111,11 +111,11 @@ class DiesInAWorkerProcess(OrderSummary):
 
 def test_a_worker_process_that_dies_fails_the_rebuild_and_the_next_rebuild_completes_it(settings, history):
     publish_events(settings, history)
-    runner.run_until_caught_up(settings, [OrderSummary])
+    runner.run_until_caught_up(system_for(settings), [OrderSummary])
     incremental = snapshot(settings, OrderSummary)
     with pytest.raises(ParallelReplayError, match=r"rebuild worker 1 ended \(exit code 3\)"):
-        runner.rebuild(settings, DiesInAWorkerProcess)
+        runner.rebuild(system_for(settings), DiesInAWorkerProcess)
     assert subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True).stdout == b""
     assert snapshot(settings, OrderSummary) == incremental  # the live tables kept serving
-    runner.rebuild(settings, OrderSummary)
+    runner.rebuild(system_for(settings), OrderSummary)
     assert snapshot(settings, OrderSummary) == incremental

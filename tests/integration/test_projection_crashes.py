@@ -41,6 +41,7 @@ from tests.integration.projection_helpers import (
     start_cli,
     wait_until,
 )
+from tests.systems import system_for
 
 TEST_APPLICATION = "orderstream-test"  # application_name of the test's own connections
 LIVE_LOCK = "orderstream.projection:order_summary:live"  # what a live batch of order_summary holds
@@ -168,7 +169,7 @@ class Reader(threading.Thread):
 def build_old_tables(history: History, read_model_url: str, kafka_bootstrap: str) -> list[tuple]:
     migrated(read_model_url)
     settings = Settings(read_model_url=read_model_url, kafka_bootstrap=kafka_bootstrap, topic=history.earlier)
-    stats = runner.run_until_caught_up(settings, [OrderSummary])
+    stats = runner.run_until_caught_up(system_for(settings), [OrderSummary])
     assert not stats.halted
     return snapshot(read_model_url, [OrderSummary])[OrderSummary.orders.name]
 

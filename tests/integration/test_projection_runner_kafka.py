@@ -24,14 +24,14 @@ from adapters.kafka.envelope import encode
 from adapters.kafka.source import KafkaSource, group_id
 from adapters.runner.kafka import KAFKA_COPY_INTERVAL
 from adapters.runner.replay import ReplayWorker, replay_kafka
-from adapters.sql import schema as bk
-from adapters.sql.bookkeeping import FencedError, ensure_state
+from adapters.sql import schema
+from adapters.sql.checkpoints import FencedError
 from adapters.sql.engines import create_read_model_engine
-from adapters.sql.migrations import upgrade
-from adapters.sql.rows import live_tables
 from adapters.sql.shadow import create_shadow, drop_shadow, shadow_tables
+from adapters.sql.state import ensure_state
 from domain.events import record_of
 from tests.sqlite.projection_kit import OrderEvents, no_failures  # noqa: F401 - fixture
+from tests.systems import migrate, system_for
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def settings(kafka_bootstrap, kafka_topic, make_pg_database, tmp_path) -> Settin
         kafka_bootstrap=kafka_bootstrap,
         topic=kafka_topic,
     )
-    upgrade(s, [OrderEvents])
+    migrate(s, [OrderEvents])
     return s
 
 
@@ -101,10 +101,10 @@ def snapshot(settings: Settings) -> dict[str, list]:
 def test_a_projection_catches_up_from_offset_zero_on_kafka(settings, history):
     _, events = history
     publish_events(settings, events)
-    stats = runner.run_until_caught_up(settings, [OrderEvents])
+    stats = runner.run_until_caught_up(system_for(settings), [OrderEvents])
     assert counts(settings) == expected(events)
     assert stats.applied == len(events)
-    [status] = runner.status(settings, [OrderEvents])
+    [status] = runner.status(system_for(settings), [OrderEvents])
     assert status.lag == 0 and len(status.partitions) == 6
 
 
@@ -123,14 +123,14 @@ def offsets_in_kafka(settings: Settings) -> dict[int, int]:
 
 
 def offsets_in_sql(settings: Settings) -> dict[int, int]:
-    [status] = runner.status(settings, [OrderEvents])
+    [status] = runner.status(system_for(settings), [OrderEvents])
     return {p.partition: p.offset for p in status.partitions if p.offset}
 
 
 def test_offsets_are_copied_to_the_consumer_group_in_kafka(settings, history):
     _, events = history
     publish_events(settings, events)
-    runner.run_until_caught_up(settings, [OrderEvents])
+    runner.run_until_caught_up(system_for(settings), [OrderEvents])
     assert offsets_in_kafka(settings) == offsets_in_sql(settings)
 
 
@@ -141,7 +141,7 @@ def test_a_running_runner_copies_its_last_offsets_to_kafka_while_idle(settings, 
 
     def run() -> None:
         try:
-            outcome.append(runner.run(settings, [OrderEvents], stop=stop))
+            outcome.append(runner.run(system_for(settings), [OrderEvents], stop=stop))
         except BaseException as e:  # noqa: BLE001 - asserted below
             outcome.append(e)
 
@@ -169,10 +169,10 @@ def test_a_running_runner_copies_its_last_offsets_to_kafka_while_idle(settings, 
 def test_a_republished_tail_changes_nothing(settings, history):
     _, events = history
     publish_events(settings, events)
-    runner.run_until_caught_up(settings, [OrderEvents])
+    runner.run_until_caught_up(system_for(settings), [OrderEvents])
     before = snapshot(settings)
     publish_events(settings, events[-30:])
-    stats = runner.run_until_caught_up(settings, [OrderEvents])
+    stats = runner.run_until_caught_up(system_for(settings), [OrderEvents])
     assert (stats.duplicates, stats.applied) == (30, 0)
     assert snapshot(settings) == before
 
@@ -185,7 +185,7 @@ def test_a_stale_writer_is_fenced_on_postgres(settings, history):
     with engine.begin() as conn:
         ensure_state(conn, OrderEvents)
     messages = EmbeddedSource(orders).read(0, 10_000)
-    current, stale = (runner.Worker(engine, OrderEvents, live_tables(OrderEvents)) for _ in range(2))
+    current, stale = (runner.LiveBatchWriter(engine, OrderEvents) for _ in range(2))
     current.reload()
     stale.reload()
     current.process(messages)
@@ -199,10 +199,10 @@ def test_a_stale_writer_is_fenced_on_postgres(settings, history):
 def test_rebuilding_twice_on_postgres_swaps_cleanly_and_keeps_live_names(settings, history):
     _, events = history
     publish_events(settings, events)
-    runner.run_until_caught_up(settings, [OrderEvents])
+    runner.run_until_caught_up(system_for(settings), [OrderEvents])
     incremental = snapshot(settings)
-    runner.rebuild(settings, OrderEvents)
-    runner.rebuild(settings, OrderEvents)
+    runner.rebuild(system_for(settings), OrderEvents)
+    runner.rebuild(system_for(settings), OrderEvents)
     assert snapshot(settings) == incremental
     engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
@@ -224,9 +224,9 @@ def test_rebuilding_twice_on_postgres_swaps_cleanly_and_keeps_live_names(setting
 def test_live_processing_continues_after_a_kafka_rebuild(settings, history):
     _, events = history
     publish_events(settings, events[:100])
-    runner.rebuild(settings, OrderEvents)
+    runner.rebuild(system_for(settings), OrderEvents)
     publish_events(settings, events[100:])
-    runner.run_until_caught_up(settings, [OrderEvents])
+    runner.run_until_caught_up(system_for(settings), [OrderEvents])
     assert counts(settings) == expected(events)
 
 
@@ -236,10 +236,10 @@ def test_garbage_on_the_topic_is_dead_lettered_with_its_bytes(settings, history,
     order = events[0][0].aggregate_id
     publish(settings, [(order.encode(), b"\x00not json")])
     publish_events(settings, events)
-    runner.run_until_caught_up(settings, [OrderEvents])
+    runner.run_until_caught_up(system_for(settings), [OrderEvents])
     engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
-        letters = conn.execute(select(bk.dead_letters.c.status, bk.dead_letters.c.payload, bk.dead_letters.c.aggregate_id)).all()
+        letters = conn.execute(select(schema.dead_letters.c.status, schema.dead_letters.c.payload, schema.dead_letters.c.aggregate_id)).all()
     engine.dispose()
     dead = [row for row in letters if row.status == "dead"]
     assert [(row.payload, row.aggregate_id) for row in dead] == [(b"\x00not json", order)]
@@ -252,7 +252,7 @@ def test_money_and_json_columns_survive_the_bulk_upsert_on_postgres(settings, hi
 
     orders, events = history
     publish_events(settings, events)
-    runner.run_until_caught_up(settings, [OrderSummary])
+    runner.run_until_caught_up(system_for(settings), [OrderSummary])
     engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
         rows = {r.order_id: r for r in conn.execute(select(OrderSummary.orders))}
@@ -289,7 +289,7 @@ def test_a_replay_of_the_topic_stops_at_the_end_offsets_it_is_given(settings, hi
             ensure_state(conn, OrderEvents)
             drop_shadow(conn, tables)
             create_shadow(conn, tables)
-        worker = ReplayWorker(engine, OrderEvents, tables, fresh=True)
+        worker = ReplayWorker(engine, OrderEvents, tables, created_empty=True)
         starts = worker.reload()
         source = KafkaSource(settings.kafka_bootstrap, settings.topic)
         stats = asyncio.run(replay_kafka(source, worker, starts, None, 7, 0.0, ends))

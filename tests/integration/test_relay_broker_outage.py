@@ -18,7 +18,13 @@ from adapters.config import Settings
 from adapters.eventstore.wiring import open_orders
 from adapters.relay.positions import SQLiteCheckpoints
 from tests.conftest import load_services_env
-from tests.integration.test_relay_checks import ROOT, key_order_problems, read_topic, relay_env, start_relay
+from tests.integration.test_relay_checks import (
+    ROOT,
+    key_order_problems,
+    read_topic,
+    relay_env,
+    start_relay,
+)
 
 
 def _services(*args: str) -> subprocess.CompletedProcess:

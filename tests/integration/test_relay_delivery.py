@@ -32,7 +32,13 @@ from adapters.kafka.topics import TOPIC_CONFIG
 from adapters.relay.positions import SQLiteCheckpoints, open_checkpoints
 from adapters.relay.publisher import Relay, RelayTuning
 from domain.events import record_of
-from tests.integration.test_relay_checks import key_order_problems, read_topic, relay_env, run_cli, start_relay
+from tests.integration.test_relay_checks import (
+    key_order_problems,
+    read_topic,
+    relay_env,
+    run_cli,
+    start_relay,
+)
 
 ORDERS_IN_THE_DAY = 2000
 

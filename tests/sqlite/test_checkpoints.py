@@ -12,51 +12,51 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from adapters.config import Settings
-from adapters.sql import schema as bk
-from adapters.sql.bookkeeping import FencedError, read_offsets, write_offsets
+from adapters.sql import schema
+from adapters.sql.checkpoints import FencedError, move_checkpoints, read_checkpoints
 from adapters.sql.engines import create_read_model_engine
-from adapters.sql.migrations import upgrade
+from tests.systems import migrate
 
 
 @pytest.fixture
 def engine(backend_settings: Settings) -> Iterator[Engine]:
-    upgrade(backend_settings, [])
+    migrate(backend_settings, [])
     engine = create_read_model_engine(backend_settings.read_model_url, writer=True)
     yield engine
     engine.dispose()
 
 
-def offsets(engine: Engine, target: str = bk.LIVE) -> dict[int, int]:
+def offsets(engine: Engine, target: str = schema.Target.LIVE) -> dict[int, int]:
     with engine.connect() as conn:
-        return read_offsets(conn, "p", target)
+        return read_checkpoints(conn, "p", target)
 
 
 def test_one_batch_moves_the_checkpoint_of_every_partition_it_read(engine):
     with engine.begin() as conn:
-        write_offsets(conn, "p", bk.LIVE, {0: None, 1: None, 2: None}, {0: 5, 1: 7, 2: 9})
+        move_checkpoints(conn, "p", schema.Target.LIVE, {0: None, 1: None, 2: None}, {0: 5, 1: 7, 2: 9})
     with engine.begin() as conn:
-        write_offsets(conn, "p", bk.LIVE, {0: 5, 1: 7, 2: 9}, {0: 6, 1: 7, 2: 12})
+        move_checkpoints(conn, "p", schema.Target.LIVE, {0: 5, 1: 7, 2: 9}, {0: 6, 1: 7, 2: 12})
     assert offsets(engine) == {0: 6, 1: 7, 2: 12}
 
 
 def test_a_move_of_several_partitions_is_fenced_when_another_writer_moved_one_of_them(engine):
     with engine.begin() as conn:
-        write_offsets(conn, "p", bk.LIVE, {0: None, 1: None, 2: None}, {0: 5, 1: 7, 2: 9})
+        move_checkpoints(conn, "p", schema.Target.LIVE, {0: None, 1: None, 2: None}, {0: 5, 1: 7, 2: 9})
     with engine.begin() as conn:
-        write_offsets(conn, "p", bk.LIVE, {1: 7}, {1: 8})  # the other writer
+        move_checkpoints(conn, "p", schema.Target.LIVE, {1: 7}, {1: 8})  # the other writer
     with pytest.raises(FencedError, match="partition 1: checkpoint is no longer at 7"), engine.begin() as conn:
-        write_offsets(conn, "p", bk.LIVE, {0: 5, 1: 7, 2: 9}, {0: 6, 1: 10, 2: 11})
+        move_checkpoints(conn, "p", schema.Target.LIVE, {0: 5, 1: 7, 2: 9}, {0: 6, 1: 10, 2: 11})
     assert offsets(engine) == {0: 5, 1: 8, 2: 9}  # the fenced batch moved none of them
 
 
 def test_checkpoints_of_other_projections_and_targets_are_not_moved(engine):
     with engine.begin() as conn:
-        write_offsets(conn, "p", bk.LIVE, {0: None}, {0: 5})
-        write_offsets(conn, "p", bk.REBUILD, {0: None}, {0: 5})
-        write_offsets(conn, "q", bk.LIVE, {0: None}, {0: 5})
+        move_checkpoints(conn, "p", schema.Target.LIVE, {0: None}, {0: 5})
+        move_checkpoints(conn, "p", schema.Target.REBUILD, {0: None}, {0: 5})
+        move_checkpoints(conn, "q", schema.Target.LIVE, {0: None}, {0: 5})
     with engine.begin() as conn:
-        write_offsets(conn, "p", bk.LIVE, {0: 5}, {0: 9})
+        move_checkpoints(conn, "p", schema.Target.LIVE, {0: 5}, {0: 9})
     assert offsets(engine) == {0: 9}
-    assert offsets(engine, bk.REBUILD) == {0: 5}
+    assert offsets(engine, schema.Target.REBUILD) == {0: 5}
     with engine.connect() as conn:
-        assert read_offsets(conn, "q", bk.LIVE) == {0: 5}
+        assert read_checkpoints(conn, "q", schema.Target.LIVE) == {0: 5}

@@ -17,14 +17,14 @@ from sqlalchemy import Engine, select
 from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
 from adapters.eventstore.wiring import open_orders
+from adapters.registry import discover
 from adapters.runner.live import run_until_caught_up
-from adapters.runner.registry import discover
 from adapters.runner.status import status
 from adapters.sql.engines import create_read_model_engine
-from adapters.sql.migrations import upgrade
 from domain.application import Orders
 from projections import BUILT_IN
 from tests.plugins.orders_per_channel import OrdersPerChannel
+from tests.systems import migrate, system_for
 
 PLUGIN = "tests.plugins.orders_per_channel:OrdersPerChannel"
 
@@ -56,8 +56,8 @@ def orders(base_settings: Settings) -> Orders:
 def history(orders: Orders, base_settings: Settings) -> Counter[str]:
     """A day already in the event store and in the built-in read models; orders per channel."""
     day = simulate_day(orders, n_orders=30, n_customers=6, seed=5)
-    upgrade(base_settings)
-    run_until_caught_up(base_settings, orders=orders)
+    migrate(base_settings)
+    run_until_caught_up(system_for(base_settings, orders))
     return Counter(orders.get_order(order_id).channel for order_id in day.order_ids)
 
 
@@ -88,15 +88,15 @@ def test_a_projection_named_in_orders_projections_is_discovered(with_plugin: Set
 
 
 def test_upgrading_applies_the_plugins_own_revision(history, with_plugin: Settings) -> None:
-    assert "orders_per_channel_0001" in upgrade(with_plugin)
+    assert "orders_per_channel_0001" in migrate(with_plugin)
 
 
 def test_the_plugin_catches_up_from_offset_zero_on_an_existing_history(
     history: Counter[str], with_plugin: Settings, orders: Orders, engine: Engine
 ) -> None:
-    upgrade(with_plugin)
-    [before] = status(with_plugin, [OrdersPerChannel], orders=orders)
-    run_until_caught_up(with_plugin, [OrdersPerChannel], orders=orders)
+    migrate(with_plugin)
+    [before] = status(system_for(with_plugin, orders), [OrdersPerChannel])
+    run_until_caught_up(system_for(with_plugin, orders), [OrdersPerChannel])
     assert (before.state, before.lag > 0, channel_counts(engine)) == ("new", True, dict(history))
 
 
@@ -104,16 +104,16 @@ def test_running_every_projection_with_the_plugin_leaves_the_built_in_read_model
     history, with_plugin: Settings, orders: Orders, engine: Engine
 ) -> None:
     before = built_in_rows(engine)
-    upgrade(with_plugin)
-    run_until_caught_up(with_plugin, orders=orders)
+    migrate(with_plugin)
+    run_until_caught_up(system_for(with_plugin, orders))
     assert built_in_rows(engine) == before
 
 
 def test_the_plugin_keeps_up_with_orders_placed_after_it_caught_up(
     history: Counter[str], with_plugin: Settings, orders: Orders, engine: Engine
 ) -> None:
-    upgrade(with_plugin)
-    run_until_caught_up(with_plugin, orders=orders)
+    migrate(with_plugin)
+    run_until_caught_up(system_for(with_plugin, orders))
     orders.place_order("customer-late", [("BOOK-1", 1, "9.99")], "EUR", "phone")
-    run_until_caught_up(with_plugin, orders=orders)
+    run_until_caught_up(system_for(with_plugin, orders))
     assert channel_counts(engine) == dict(history + Counter({"phone": 1}))

@@ -20,6 +20,7 @@ from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     simulate,
     table_rows,
 )
+from tests.systems import system_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def wait_until_caught_up(settings, orders, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        [status] = runner.status(settings, [OrderEvents], orders=orders)
+        [status] = runner.status(system_for(settings, orders), [OrderEvents])
         if status.version is not None and status.lag == 0:
             return
         time.sleep(0.2)

@@ -9,7 +9,7 @@ from eventsourcing.persistence import StoredEvent
 from sqlalchemy import select
 
 from adapters import runner
-from adapters.sql import schema as bk
+from adapters.sql import schema
 from adapters.sql.engines import create_read_model_engine
 from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     OrderEvents,
@@ -21,6 +21,7 @@ from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     simulate,
     table_rows,
 )
+from tests.systems import system_for
 
 
 def counts(settings) -> dict[str, int]:
@@ -30,7 +31,7 @@ def counts(settings) -> dict[str, int]:
 def dead_letters(settings) -> list[dict]:
     engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(select(bk.dead_letters).order_by(bk.dead_letters.c.id)).mappings()]
+        rows = [dict(r) for r in conn.execute(select(schema.dead_letters).order_by(schema.dead_letters.c.id)).mappings()]
     engine.dispose()
     return rows
 
@@ -52,8 +53,8 @@ def test_a_halt_projection_stops_at_the_failing_event_and_says_so(migrated, orde
     simulate(orders)
     order, failing = second_event_of_an_order(orders)
     OrderEvents.fail_on.add(failing.event_id)
-    stats = runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
-    [status] = runner.status(migrated, [OrderEvents], orders=orders)
+    stats = runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
+    [status] = runner.status(system_for(migrated, orders), [OrderEvents])
     assert status.state == "halted"
     assert status.failing_event == failing.event_id
     assert "cannot count" in status.last_error
@@ -66,9 +67,9 @@ def test_a_halted_projection_does_not_run_until_resolved(migrated, orders):
     simulate(orders)
     _, failing = second_event_of_an_order(orders)
     OrderEvents.fail_on.add(failing.event_id)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     OrderEvents.fail_on.clear()
-    stats = runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    stats = runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     assert stats.events == 0 and "order_events" in stats.halted
 
 
@@ -76,12 +77,12 @@ def test_retry_resumes_a_halted_projection_from_the_failing_event(migrated, orde
     simulate(orders)
     _, failing = second_event_of_an_order(orders)
     OrderEvents.fail_on.add(failing.event_id)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     OrderEvents.fail_on.clear()
-    result = runner.retry(migrated, OrderEvents, orders=orders)
+    result = runner.retry(system_for(migrated, orders), OrderEvents)
     assert result.resumed and not result.run.halted
     assert counts(migrated) == expected_counts(orders)
-    [status] = runner.status(migrated, [OrderEvents], orders=orders)
+    [status] = runner.status(system_for(migrated, orders), [OrderEvents])
     assert (status.state, status.lag) == ("running", 0)
 
 
@@ -89,8 +90,8 @@ def test_skip_moves_a_halted_projection_past_the_event_and_records_it(migrated, 
     simulate(orders)
     order, failing = second_event_of_an_order(orders)
     OrderEvents.fail_on.add(failing.event_id)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
-    runner.skip(migrated, OrderEvents, failing.event_id, orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
+    runner.skip(system_for(migrated, orders), OrderEvents, failing.event_id)
     expected = expected_counts(orders)
     expected[order] -= 1
     assert counts(migrated) == expected
@@ -100,23 +101,23 @@ def test_skip_moves_a_halted_projection_past_the_event_and_records_it(migrated, 
 
 def test_skipping_an_event_that_did_not_fail_is_refused(migrated, orders):
     simulate(orders, n_orders=3)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     with pytest.raises(runner.ConfigurationError, match="no failed message 'nope'"):
-        runner.skip(migrated, OrderEvents, "nope", orders=orders)
+        runner.skip(system_for(migrated, orders), OrderEvents, "nope")
 
 
 def test_dead_letter_parks_the_order_while_other_orders_flow(migrated, orders, dead_letter_policy):
     simulate(orders)
     order, failing = second_event_of_an_order(orders)
     OrderEvents.fail_on.add(failing.event_id)
-    stats = runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    stats = runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     expected = expected_counts(orders)
     parked = expected.pop(order) - 2
     got = counts(migrated)
     assert got.pop(order) == 1
     assert got == expected
     assert (stats.dead, stats.parked) == (1, parked)
-    [status] = runner.status(migrated, [OrderEvents], orders=orders)
+    [status] = runner.status(system_for(migrated, orders), [OrderEvents])
     assert status.dead_letters == {"dead": 1, "parked": parked}
     assert (status.state, status.lag) == ("running", 0)
 
@@ -125,9 +126,9 @@ def test_events_of_a_parked_order_arriving_later_are_parked_too(migrated, orders
     order = orders.place_order("customer-1", [("SKU-1", 1, "5.00")])
     orders.add_line(order, "SKU-2", 1, "3.00")
     OrderEvents.fail_on.add(orders.order_history(order)[1].event_id)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     orders.remove_line(order, "SKU-1")
-    stats = runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    stats = runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     assert stats.parked == 1
     assert counts(migrated)[str(order)] == 1
 
@@ -136,9 +137,9 @@ def test_retry_applies_dead_letters_in_order_once_the_cause_is_fixed(migrated, o
     simulate(orders)
     _, failing = second_event_of_an_order(orders)
     OrderEvents.fail_on.add(failing.event_id)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     OrderEvents.fail_on.clear()
-    result = runner.retry(migrated, OrderEvents, orders=orders)
+    result = runner.retry(system_for(migrated, orders), OrderEvents)
     assert (result.still_dead, result.still_parked) == (0, 0)
     assert counts(migrated) == expected_counts(orders)
     assert {d["status"] for d in dead_letters(migrated)} == {"applied"}
@@ -148,8 +149,8 @@ def test_retry_that_fails_again_keeps_the_letters(migrated, orders, dead_letter_
     simulate(orders)
     order, failing = second_event_of_an_order(orders)
     OrderEvents.fail_on.add(failing.event_id)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
-    result = runner.retry(migrated, OrderEvents, orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
+    result = runner.retry(system_for(migrated, orders), OrderEvents)
     assert result.still_dead == 1 and result.applied == 0
     assert counts(migrated)[order] == 1
 
@@ -158,8 +159,8 @@ def test_skipping_a_dead_letter_applies_the_events_parked_behind_it(migrated, or
     simulate(orders)
     order, failing = second_event_of_an_order(orders)
     OrderEvents.fail_on.add(failing.event_id)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
-    runner.skip(migrated, OrderEvents, failing.event_id, orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
+    runner.skip(system_for(migrated, orders), OrderEvents, failing.event_id)
     assert counts(migrated)[order] == expected_counts(orders)[order] - 1
     assert [d["status"] for d in dead_letters(migrated) if d["event_id"] == failing.event_id] == ["skipped"]
 
@@ -167,8 +168,8 @@ def test_skipping_a_dead_letter_applies_the_events_parked_behind_it(migrated, or
 def test_a_poison_message_halts_a_halt_projection(migrated, orders):
     simulate(orders, n_orders=3)
     orders.recorder.insert_events([StoredEvent(uuid4(), 1, "Order.Teleported", b"{}")])
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
-    [status] = runner.status(migrated, [OrderEvents], orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
+    [status] = runner.status(system_for(migrated, orders), [OrderEvents])
     assert status.state == "halted"
     assert "unknown event type 'Order.Teleported'" in status.last_error
     assert status.failing_event == f"0:{orders.recorder.max_notification_id()}"
@@ -178,7 +179,7 @@ def test_a_poison_message_is_dead_lettered_and_blocks_its_order(migrated, orders
     simulate(orders, n_orders=3)
     stranger = uuid4()
     orders.recorder.insert_events([StoredEvent(stranger, 1, "Order.Teleported", b"{}")])
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     [letter] = dead_letters(migrated)
     assert (letter["aggregate_id"], letter["status"], letter["event_id"]) == (str(stranger), "dead", None)
     assert counts(migrated) == {k: v for k, v in expected_counts(orders).items() if k != str(stranger)}

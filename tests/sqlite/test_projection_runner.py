@@ -6,10 +6,10 @@ import pytest
 
 from adapters import runner
 from adapters.eventstore.source import EmbeddedSource
-from adapters.sql import schema as bk
-from adapters.sql.bookkeeping import FencedError, ensure_state, read_offsets, write_offsets
+from adapters.sql import schema
+from adapters.sql.checkpoints import FencedError, move_checkpoints, read_checkpoints
 from adapters.sql.engines import create_read_model_engine
-from adapters.sql.rows import live_tables
+from adapters.sql.state import ensure_state
 from domain.events import record_of
 from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     OrderEvents,
@@ -22,6 +22,7 @@ from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     snapshot,
     table_rows,
 )
+from tests.systems import system_for
 
 
 def counts(settings) -> dict[str, int]:
@@ -30,35 +31,35 @@ def counts(settings) -> dict[str, int]:
 
 def test_catch_up_from_offset_zero_applies_every_event(migrated, orders):
     simulate(orders)
-    stats = runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    stats = runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     assert counts(migrated) == expected_counts(orders)
     assert stats.applied == sum(expected_counts(orders).values())
 
 
 def test_a_second_run_applies_only_new_events(migrated, orders):
     simulate(orders, n_orders=10, seed=1)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     before = sum(expected_counts(orders).values())
     simulate(orders, n_orders=10, seed=2)
-    stats = runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    stats = runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     assert stats.events == sum(expected_counts(orders).values()) - before
     assert counts(migrated) == expected_counts(orders)
 
 
 def test_small_batches_reach_the_same_tables_as_one_big_batch(migrated, orders, tmp_path):
     simulate(orders)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders, batch_size=7)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents], batch_size=7)
     small = snapshot(migrated)
-    runner.rebuild(migrated, OrderEvents, orders=orders, batch_size=100_000)
+    runner.rebuild(system_for(migrated, orders), OrderEvents, batch_size=100_000)
     assert snapshot(migrated) == small
 
 
 def test_checkpoint_is_stored_with_the_rows(migrated, orders):
     simulate(orders, n_orders=5)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     engine = create_read_model_engine(migrated.read_model_url)
     with engine.connect() as conn:
-        assert read_offsets(conn, "order_events", bk.LIVE) == {0: orders.recorder.max_notification_id() + 1}
+        assert read_checkpoints(conn, "order_events", schema.Target.LIVE) == {0: orders.recorder.max_notification_id() + 1}
     engine.dispose()
 
 
@@ -68,7 +69,7 @@ def test_a_stale_writer_is_fenced_and_its_batch_rolled_back(migrated, orders):
     with engine.begin() as conn:
         ensure_state(conn, OrderEvents)
     messages = EmbeddedSource(orders).read(0, 1000)
-    current, stale = (runner.Worker(engine, OrderEvents, live_tables(OrderEvents)) for _ in range(2))
+    current, stale = (runner.LiveBatchWriter(engine, OrderEvents) for _ in range(2))
     current.reload()
     stale.reload()
     current.process(messages)
@@ -84,7 +85,7 @@ def test_a_fenced_writer_rereads_its_offsets_and_applies_nothing_twice(migrated,
     with engine.begin() as conn:
         ensure_state(conn, OrderEvents)
     messages = EmbeddedSource(orders).read(0, 1000)
-    current, stale = (runner.Worker(engine, OrderEvents, live_tables(OrderEvents)) for _ in range(2))
+    current, stale = (runner.LiveBatchWriter(engine, OrderEvents) for _ in range(2))
     current.reload()
     stale.reload()
     current.process(messages)
@@ -99,15 +100,15 @@ def test_a_fenced_writer_rereads_its_offsets_and_applies_nothing_twice(migrated,
 def test_a_checkpoint_moved_since_it_was_read_fences_the_write(migrated):
     engine = create_read_model_engine(migrated.read_model_url, writer=True)
     with engine.begin() as conn:
-        write_offsets(conn, "p", bk.LIVE, {0: None}, {0: 10})
+        move_checkpoints(conn, "p", schema.Target.LIVE, {0: None}, {0: 10})
     with engine.begin() as conn:
-        write_offsets(conn, "p", bk.LIVE, {0: 10}, {0: 20})
+        move_checkpoints(conn, "p", schema.Target.LIVE, {0: 10}, {0: 20})
     with pytest.raises(FencedError, match="no longer at 10"), engine.begin() as conn:
-        write_offsets(conn, "p", bk.LIVE, {0: 10}, {0: 15})
+        move_checkpoints(conn, "p", schema.Target.LIVE, {0: 10}, {0: 15})
     with pytest.raises(FencedError, match="created the checkpoint first"), engine.begin() as conn:
-        write_offsets(conn, "p", bk.LIVE, {0: None}, {0: 5})
+        move_checkpoints(conn, "p", schema.Target.LIVE, {0: None}, {0: 5})
     with engine.connect() as conn:
-        assert read_offsets(conn, "p", bk.LIVE) == {0: 20}
+        assert read_checkpoints(conn, "p", schema.Target.LIVE) == {0: 20}
     engine.dispose()
 
 

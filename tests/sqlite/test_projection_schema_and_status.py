@@ -8,7 +8,7 @@ import pytest
 
 from adapters import runner
 from adapters.cli import main
-from adapters.sql.migrations import SchemaBehindError, upgrade
+from adapters.sql.migrations import SchemaBehindError
 from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     OrderEvents,
     expected_counts,
@@ -18,6 +18,7 @@ from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     settings,
     simulate,
 )
+from tests.systems import migrate, system_for
 
 PLUGIN = "tests.sqlite.projection_kit:OrderEvents"
 
@@ -33,28 +34,28 @@ def cli_env(settings, monkeypatch):
 
 def test_running_on_a_fresh_read_model_refuses_and_says_to_upgrade(settings, orders):
     with pytest.raises(SchemaBehindError, match=r"read-model schema is behind the code: run `orders db upgrade`"):
-        runner.run_until_caught_up(settings, [OrderEvents], orders=orders)
+        runner.run_until_caught_up(system_for(settings, orders), [OrderEvents])
 
 
 def test_a_projection_whose_revision_is_not_applied_refuses_to_run(settings, orders):
-    upgrade(settings, [])  # the built-ins only: order_events' branch is not applied
+    migrate(settings, [])  # the built-ins only: order_events' branch is not applied
     with pytest.raises(SchemaBehindError, match="run `orders db upgrade`"):
-        runner.run_until_caught_up(settings, [OrderEvents], orders=orders)
+        runner.run_until_caught_up(system_for(settings, orders), [OrderEvents])
 
 
 def test_upgrade_twice_changes_nothing(settings):
-    first = upgrade(settings, [OrderEvents])
-    assert upgrade(settings, [OrderEvents]) == first
+    first = migrate(settings, [OrderEvents])
+    assert migrate(settings, [OrderEvents]) == first
     assert "order_events_0001" in first
 
 
 def test_status_reports_offsets_end_and_lag_per_partition(migrated, orders):
     simulate(orders, n_orders=5)
     end = orders.recorder.max_notification_id() + 1
-    [before] = runner.status(migrated, [OrderEvents], orders=orders)
+    [before] = runner.status(system_for(migrated, orders), [OrderEvents])
     assert (before.state, before.version, [(p.offset, p.end, p.lag) for p in before.partitions]) == ("new", None, [(0, end, end)])
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
-    [after] = runner.status(migrated, [OrderEvents], orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
+    [after] = runner.status(system_for(migrated, orders), [OrderEvents])
     assert (after.state, after.version, after.lag, after.partitions[0].offset) == ("running", 1, 0, end)
 
 

@@ -10,10 +10,11 @@ from adapters import runner
 from adapters.eventstore.source import EmbeddedSource
 from adapters.runner import replay
 from adapters.runner.replay import ReplayWorker
-from adapters.sql import engines
-from adapters.sql.bookkeeping import FencedError, ensure_state, read_offsets, set_rebuild_fingerprint
+from adapters.sql import engines, replay_rows, retries
+from adapters.sql.checkpoints import FencedError, read_checkpoints
 from adapters.sql.engines import create_read_model_engine
 from adapters.sql.shadow import create_shadow, drop_shadow, shadow_tables
+from adapters.sql.state import ensure_state, set_rebuild_fingerprint
 from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     OrderEvents,
     expected_counts,
@@ -25,6 +26,7 @@ from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     snapshot,
     table_rows,
 )
+from tests.systems import system_for
 
 
 def _fresh_shadow(settings):
@@ -41,29 +43,29 @@ def test_a_rebuild_holding_fewer_rows_than_its_history_touches_equals_the_increm
     migrated, orders, monkeypatch
 ):
     simulate(orders, n_orders=40)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     incremental = snapshot(migrated)
     # Three rows per table stay in memory after each flush: the others (event
     # types, orders) are dropped and read back from the shadow tables when
     # they come again.
     monkeypatch.setattr(replay, "MAX_CACHED_ROWS", 3)
-    runner.rebuild(migrated, OrderEvents, orders=orders, batch_size=7, flush_every=7)
+    runner.rebuild(system_for(migrated, orders), OrderEvents, batch_size=7, flush_every=7)
     assert snapshot(migrated) == incremental
 
 
 def test_nothing_is_written_before_flush_every_messages_are_applied(migrated, orders):
     simulate(orders, n_orders=5)
     engine, tables = _fresh_shadow(migrated)
-    worker = ReplayWorker(engine, OrderEvents, tables, fresh=True, flush_every=1000)
+    worker = ReplayWorker(engine, OrderEvents, tables, created_empty=True, flush_every=1000)
     worker.reload()
     messages = EmbeddedSource(orders).read(0, 10_000)
     worker.process(messages)
     with engine.connect() as conn:
-        assert read_offsets(conn, OrderEvents.name, tables.target) == {}
+        assert read_checkpoints(conn, OrderEvents.name, tables.target) == {}
     assert worker.next_offset(0) == messages[-1].offset + 1
     worker.flush()
     with engine.connect() as conn:
-        assert read_offsets(conn, OrderEvents.name, tables.target) == {0: messages[-1].offset + 1}
+        assert read_checkpoints(conn, OrderEvents.name, tables.target) == {0: messages[-1].offset + 1}
     engine.dispose()
 
 
@@ -71,8 +73,8 @@ def test_a_flush_after_another_writer_moved_the_checkpoints_is_fenced_and_forget
     simulate(orders, n_orders=5)
     engine, tables = _fresh_shadow(migrated)
     messages = EmbeddedSource(orders).read(0, 10_000)
-    first = ReplayWorker(engine, OrderEvents, tables, fresh=True, flush_every=10**6)
-    other = ReplayWorker(engine, OrderEvents, tables, fresh=False, flush_every=10**6)
+    first = ReplayWorker(engine, OrderEvents, tables, created_empty=True, flush_every=10**6)
+    other = ReplayWorker(engine, OrderEvents, tables, created_empty=False, flush_every=10**6)
     first.reload()
     other.reload()
     first.process(messages[:10])
@@ -98,11 +100,11 @@ def test_a_rebuild_that_forgets_which_keys_it_dropped_still_equals_the_increment
     migrated, orders, monkeypatch
 ):
     simulate(orders, n_orders=40)
-    runner.run_until_caught_up(migrated, [OrderEvents], orders=orders)
+    runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     incremental = snapshot(migrated)
     monkeypatch.setattr(replay, "MAX_CACHED_ROWS", 3)
-    monkeypatch.setattr(replay, "MAX_EVICTED_KEYS", 5)  # then every key not in memory is looked up
-    runner.rebuild(migrated, OrderEvents, orders=orders, batch_size=7, flush_every=7)
+    monkeypatch.setattr(replay_rows, "MAX_EVICTED_KEYS", 5)  # then every key not in memory is looked up
+    runner.rebuild(system_for(migrated, orders), OrderEvents, batch_size=7, flush_every=7)
     assert snapshot(migrated) == incremental
 
 
@@ -111,7 +113,7 @@ def test_a_flush_after_a_rebuild_of_other_code_replaced_the_shadow_tables_is_fen
     engine, tables = _fresh_shadow(migrated)
     with engine.begin() as conn:
         set_rebuild_fingerprint(conn, OrderEvents.name, "this-code")
-    worker = ReplayWorker(engine, OrderEvents, tables, fresh=True, flush_every=10**6, fingerprint="this-code")
+    worker = ReplayWorker(engine, OrderEvents, tables, created_empty=True, flush_every=10**6, fingerprint="this-code")
     worker.reload()
     worker.process(EmbeddedSource(orders).read(0, 10_000))
     with engine.begin() as conn:  # another rebuild, of other code, starts over
@@ -127,9 +129,9 @@ def test_a_flush_after_a_rebuild_of_other_code_replaced_the_shadow_tables_is_fen
 def test_reading_rows_back_does_not_wait_for_another_processs_write_lock(migrated, orders, monkeypatch):
     simulate(orders, n_orders=10)
     monkeypatch.setattr(engines, "SQLITE_BUSY_TIMEOUT_MS", 200)  # a read that waits for the lock fails fast
-    monkeypatch.setattr(replay, "DB_ATTEMPTS", 1)
+    monkeypatch.setattr(retries, "DB_ATTEMPTS", 1)
     engine, tables = _fresh_shadow(migrated)
-    worker = ReplayWorker(engine, OrderEvents, tables, fresh=True, flush_every=10**6, max_cached_rows=0)
+    worker = ReplayWorker(engine, OrderEvents, tables, created_empty=True, flush_every=10**6, max_cached_rows=0)
     worker.reload()
     messages = EmbeddedSource(orders).read(0, 10_000)
     worker.process(messages)
@@ -155,7 +157,7 @@ def test_a_replay_of_the_embedded_log_stops_at_the_end_offsets_it_is_given(migra
     everything = source.read(0, 10_000)
     end = everything[len(everything) // 2].offset
     try:
-        worker = ReplayWorker(engine, OrderEvents, tables, fresh=True)
+        worker = ReplayWorker(engine, OrderEvents, tables, created_empty=True)
         starts = worker.reload()
         stats = replay.replay_embedded(source, worker, starts, None, 7, 0.0, ends={0: end})
     finally:

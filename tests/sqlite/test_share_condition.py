@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from adapters.eventstore.log import ORDER_SHARES, OrderShare, order_share, sqlite_share_condition
+from adapters.eventstore.log import (
+    ORDER_SHARES,
+    OrderShare,
+    order_share,
+    sqlite_share_condition,
+)
 
 ORDER_ID = "0b7e4f52-8a34-4c1e-9a57-3f6c2d1e9b80"
 IDS = [ORDER_ID[:-1] + c for c in "0123456789abcdefABCDEFxZ-"] + ["", "order-9", ORDER_ID.replace("-", "")]

@@ -11,8 +11,8 @@ from sqlalchemy import create_engine
 
 from adapters.cli import main
 from adapters.config import Settings
-from adapters.sql.migrations import upgrade
 from tests.sqlite.read_model_rows import load, placed_at
+from tests.systems import migrate
 from tests.unit.projections.stories import OrderStory
 
 
@@ -39,7 +39,7 @@ def stories(db: Path) -> dict[str, OrderStory]:
         "cancelled": OrderStory(customer_id="carol", lines=(("MUG-7", 4, "8.00"),)).cancel(),
         "placed": OrderStory(customer_id="carol", lines=(("PEN-2", 10, "1.00"),)),
     }
-    upgrade(Settings(read_model_url=f"sqlite:///{db}"))
+    migrate(Settings(read_model_url=f"sqlite:///{db}"))
     engine = create_engine(f"sqlite:///{db}")
     with engine.connect() as conn:
         load(conn, *stories.values())

@@ -1,8 +1,8 @@
-"""When the runner copies its committed offsets to Kafka (``KafkaCopies``: a schedule, no I/O)."""
+"""When the runner copies its committed offsets to Kafka (``OffsetCopySchedule``: a schedule, no I/O)."""
 
 from __future__ import annotations
 
-from adapters.runner.kafka import KafkaCopies
+from adapters.runner.kafka import OffsetCopySchedule
 
 
 class Clock:
@@ -13,9 +13,9 @@ class Clock:
         return self.now
 
 
-def copies() -> tuple[KafkaCopies, Clock]:
+def copies() -> tuple[OffsetCopySchedule, Clock]:
     clock = Clock()
-    return KafkaCopies(1.0, clock), clock
+    return OffsetCopySchedule(1.0, clock), clock
 
 
 def test_the_first_committed_offsets_are_due_at_once():

@@ -5,9 +5,15 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from adapters.config import Settings
-from adapters.runner.parallel import importable, order_keyed, per_process, process_count, split
+from adapters.runner.parallel import (
+    importable,
+    per_process,
+    process_count,
+    split,
+)
 from adapters.runner.stats import RunStats
 from adapters.runner.worker_processes import ShareResult
+from adapters.sql.rows import all_keyed_by_order
 from projections.contract import Projection
 from projections.customer_orders import CustomerOrders
 from projections.order_summary import OrderSummary
@@ -15,12 +21,12 @@ from projections.product_sales import ProductSales
 
 
 def test_a_projection_whose_tables_are_all_keyed_by_order_id_can_be_split():
-    assert order_keyed(OrderSummary)
+    assert all_keyed_by_order(OrderSummary)
 
 
 def test_projections_with_rows_per_customer_or_sku_cannot_be_split():
-    assert not order_keyed(CustomerOrders)
-    assert not order_keyed(ProductSales)
+    assert not all_keyed_by_order(CustomerOrders)
+    assert not all_keyed_by_order(ProductSales)
 
 
 def test_partitions_are_dealt_round_robin_into_non_empty_shares():

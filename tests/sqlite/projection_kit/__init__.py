@@ -19,10 +19,10 @@ from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
 from adapters.eventstore.wiring import open_orders
 from adapters.sql.engines import create_read_model_engine
-from adapters.sql.migrations import upgrade
 from domain.application import Orders
 from domain.events import EventRecord
 from projections.contract import Projection, Rows, handles
+from tests.systems import migrate
 
 ALL_EVENTS = (
     "Order.Placed", "Order.LineAdded", "Order.LineRemoved", "Order.QuantityChanged",
@@ -81,7 +81,7 @@ def orders(settings: Settings) -> Iterator[Orders]:
 
 @pytest.fixture
 def migrated(settings: Settings) -> Settings:
-    upgrade(settings, [OrderEvents])
+    migrate(settings, [OrderEvents])
     return settings
 
 

@@ -7,7 +7,12 @@ import pytest
 from domain.errors import InvalidAddressError, InvalidTransitionError
 from domain.order import Order
 from domain.testing import given
-from tests.unit.domain.histories import ADDRESS, CONFIRMED_ORDER, PLACED_ORDER, histories_except
+from tests.unit.domain.histories import (
+    ADDRESS,
+    CONFIRMED_ORDER,
+    PLACED_ORDER,
+    histories_except,
+)
 
 
 def set_address(**changes):

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from projections.types import Money
+from projections.columns import Money
 
 MONEY = Money()
 

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
 from domain.events import EventRecord
+from projections.apply import Message, RowCache
 from projections.contract import Projection, Rows, handles
-from projections.engine import Message, RowCache
 
 ORDER_A = "00000000-0000-4000-8000-00000000000a"
 ORDER_B = "00000000-0000-4000-8000-00000000000b"

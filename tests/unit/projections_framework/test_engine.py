@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from projections.engine import Outcome, RowsUnavailableError, apply_batch
+from projections.apply import Outcome, RowsUnavailableError, apply_batch
 from tests.unit.projections_framework.kit import (
     ORDER_A,
     ORDER_B,

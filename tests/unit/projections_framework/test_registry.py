@@ -9,7 +9,7 @@ from sqlalchemy import MetaData
 
 import projections
 from adapters.config import ConfigurationError, Settings
-from adapters.runner.registry import ENTRY_POINT_GROUP, discover, select
+from adapters.registry import ENTRY_POINT_GROUP, discover, select_by_name
 from projections.contract import Projection
 from tests.unit.projections_framework.kit import DeadLetterCounts, EventCounts
 
@@ -81,5 +81,5 @@ def test_an_entry_point_that_cannot_load_is_named():
 
 def test_selecting_an_unknown_name_lists_the_known_ones():
     with pytest.raises(ConfigurationError, match="no projection named 'nope'; known: event_counts"):
-        select([EventCounts], ["nope"])
+        select_by_name([EventCounts], ["nope"])
 

@@ -49,7 +49,7 @@ def discover(settings: Settings, *, eps: Iterable[EntryPoint] | None = None) -> 
     return result
 
 
-def select(available: Sequence[type[Projection]], names: Sequence[str]) -> list[type[Projection]]:
+def select_by_name(available: Sequence[type[Projection]], names: Sequence[str]) -> list[type[Projection]]:
     """The projections called ``names`` (all of them if none is named)."""
     if not names:
         return list(available)

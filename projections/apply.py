@@ -35,7 +35,7 @@ import operator
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Table
@@ -101,7 +101,9 @@ class Message(NamedTuple):
         return f"{e.event_type} {e.event_id} (order {e.aggregate_id} version {e.aggregate_version}) at {where}"
 
 
-class Outcome(Enum):
+class Outcome(StrEnum):
+    """What became of one message; a dead letter's status is DEAD, PARKED or HALTED."""
+
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     DEAD = "dead"
@@ -113,7 +115,7 @@ class Outcome(Enum):
 class DeadLetter:
     message: Message
     error: str | None
-    status: str  # "dead" or "parked"
+    status: Outcome  # DEAD, PARKED, or HALTED (the message a halt-policy projection stopped at)
 
 
 @dataclass(frozen=True)
@@ -138,11 +140,11 @@ class BatchResult:
 
     @property
     def dead(self) -> int:
-        return sum(1 for d in self.dead_letters if d.status == "dead")
+        return sum(1 for d in self.dead_letters if d.status is Outcome.DEAD)
 
     @property
     def parked(self) -> int:
-        return sum(1 for d in self.dead_letters if d.status == "parked")
+        return sum(1 for d in self.dead_letters if d.status is Outcome.PARKED)
 
     @property
     def consumed(self) -> int:
@@ -366,7 +368,7 @@ def apply_batch(
                     result.duplicates += 1
                     outcomes.append((message, Outcome.DUPLICATE))
                 else:
-                    result.dead_letters.append(DeadLetter(message, None, "parked"))
+                    result.dead_letters.append(DeadLetter(message, None, Outcome.PARKED))
                     outcomes.append((message, Outcome.PARKED))
                     newly_blocked[order] = version
                 next_offsets[message.partition] = message.offset + 1
@@ -398,7 +400,7 @@ def apply_batch(
             result.halt = Halt(message, failure)
             outcomes.append((message, Outcome.HALTED))
             break
-        result.dead_letters.append(DeadLetter(message, failure, "dead"))
+        result.dead_letters.append(DeadLetter(message, failure, Outcome.DEAD))
         outcomes.append((message, Outcome.DEAD))
         order = message.aggregate_id
         if order is not None:

@@ -1,0 +1,92 @@
+"""The composition root: what orderstream opens, built from ``Settings`` in one place.
+
+Every entry point (the CLI, a rebuild's worker process, tests, benchmarks)
+opens a :class:`System` with :func:`open_system` and hands it, or its parts,
+to the code that needs them. Nothing else builds engines, applications or
+sources; nothing connects before it is first used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from adapters.config import Settings
+from adapters.eventstore.source import EmbeddedSource
+from adapters.eventstore.wiring import open_orders
+from adapters.kafka.source import KafkaSource
+from adapters.relay.positions import CheckpointStore, open_checkpoints
+from adapters.registry import discover
+from adapters.sql.engines import READ_ONLY, create_read_model_engine
+from domain.application import Orders
+from projections.contract import Projection
+
+
+class System:
+    """The parts of one orderstream process, each opened on first use and closed by :meth:`close`.
+
+    ``orders`` given: the domain API to use instead of opening one (its
+    owner closes it).
+    """
+
+    def __init__(self, settings: Settings, orders: Orders | None = None) -> None:
+        self.settings = settings
+        self._given_orders = orders
+
+    @cached_property
+    def orders(self) -> Orders:
+        """The domain API on the configured event store."""
+        return self._given_orders or open_orders(self.settings)
+
+    @cached_property
+    def read_models(self) -> Engine:
+        """The read-model database, for writers (SQLite: transactions take the write lock up front)."""
+        return create_read_model_engine(self.settings.read_model_url, writer=True)
+
+    @cached_property
+    def read_models_for_reading(self) -> Engine:
+        """The same database for readers (SQLite: a plain BEGIN, never waiting for a writer)."""
+        return self.read_models.execution_options(**{READ_ONLY: True})
+
+    @cached_property
+    def projections(self) -> list[type[Projection]]:
+        """Every projection found: built in, entry points, ``ORDERS_PROJECTIONS``."""
+        return discover(self.settings)
+
+    @property
+    def uses_kafka(self) -> bool:
+        return self.settings.uses_kafka
+
+    @cached_property
+    def kafka_source(self) -> KafkaSource:
+        """The event topic (consumers are made per projection and per rebuild)."""
+        return KafkaSource(self.settings.kafka_bootstrap, self.settings.topic)
+
+    @cached_property
+    def embedded_source(self) -> EmbeddedSource:
+        """The event store's log as one partition."""
+        return EmbeddedSource(self.orders)
+
+    def relay_checkpoints(self) -> CheckpointStore:
+        """Where the relay keeps how far it published (its caller closes it)."""
+        return open_checkpoints(self.settings)
+
+    def close(self) -> None:
+        """Close what was opened (an ``orders`` given to the system stays open)."""
+        if "read_models" in self.__dict__:
+            self.read_models.dispose()
+        if "orders" in self.__dict__ and self._given_orders is None:
+            self.orders.close()
+
+
+@contextmanager
+def open_system(settings: Settings, orders: Orders | None = None) -> Iterator[System]:
+    """A :class:`System` for ``settings``, closed at the end of the ``with`` block."""
+    system = System(settings, orders)
+    try:
+        yield system
+    finally:
+        system.close()
