@@ -9,9 +9,11 @@ round trip per command.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import platform
 import random
+import subprocess
 import sys
 import time
 import uuid
@@ -25,7 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 from psycopg import sql  # noqa: E402
 
@@ -108,6 +110,77 @@ async def topic_end_offsets(bootstrap: str, topic: str) -> dict[int, int] | None
 def topic_size(bootstrap: str, topic: str) -> int | None:
     ends = asyncio.run(topic_end_offsets(bootstrap, topic))
     return None if ends is None else sum(ends.values())
+
+
+class _NotFoundYet(logging.Filter):
+    """Drops aiokafka's "Topic <topic> not found in cluster metadata" while that is expected."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__()
+        self.topic = topic
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "Topic %s not found in cluster metadata" and record.args == (self.topic,))
+
+
+async def wait_for_topic(
+    kafka: AIOKafkaConsumer | AIOKafkaProducer,
+    topic: str,
+    timeout: float = 60.0,
+    creator: subprocess.Popen | None = None,
+) -> list[int]:
+    """The partitions of ``topic``, once ``kafka``'s own metadata has a leader for every one.
+
+    Call it between creating a topic (or starting the process that creates
+    it) and a started consumer or producer using it. An aiokafka client's
+    cluster view holds only the topics it tracks (tracking none, whatever its
+    last full fetch saw), so a topic created after it started is "not found in
+    cluster metadata" until the client tracks it and refreshes: this tracks it
+    and refreshes until its partitions and their leaders are in the view, as
+    ``ensure_topic`` waits for leaders on the broker's side. aiokafka's error
+    line for the topic is expected meanwhile and not printed; after
+    ``timeout`` seconds, or as soon as ``creator`` (the process that is to
+    create the topic) has exited, it is a RuntimeError naming the topic.
+    """
+    # A producer's client is public, a consumer's is not (and neither has a public refresh).
+    client = kafka.client if isinstance(kafka, AIOKafkaProducer) else kafka._client  # noqa: SLF001
+    quiet = _NotFoundYet(topic)
+    cluster_log = logging.getLogger("aiokafka.cluster")
+    cluster_log.addFilter(quiet)
+    try:
+        deadline = time.monotonic() + timeout
+        await client.add_topic(topic)  # tracked from now on; refreshes unless it already was
+        while True:
+            partitions = client.cluster.partitions_for_topic(topic)
+            if partitions and client.cluster.available_partitions_for_topic(topic) == partitions:
+                return sorted(partitions)
+            if creator is not None and creator.poll() is not None:
+                raise RuntimeError(f"topic {topic}: the process that was to create it exited (code {creator.returncode})")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"topic {topic}: no leader for every partition in the client's metadata within "
+                    f"{timeout:.0f} s (partitions known: {sorted(partitions or ())})"
+                )
+            await asyncio.sleep(0.1)
+            await client.force_metadata_update()
+    finally:
+        cluster_log.removeFilter(quiet)
+
+
+def wait_for_new_topic(
+    bootstrap: str, topic: str, timeout: float = 60.0, creator: subprocess.Popen | None = None
+) -> list[int]:
+    """``wait_for_topic`` with a consumer of its own: for a topic another process creates."""
+
+    async def run() -> list[int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            return await wait_for_topic(consumer, topic, timeout, creator)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
 
 
 # ----------------------------------------------------------------- machine

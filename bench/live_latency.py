@@ -55,7 +55,7 @@ from common import (
     migrate,
     paced,
     pg_admin_url,
-    topic_size,
+    wait_for_new_topic,
 )
 
 from adapters.config import Settings
@@ -191,7 +191,10 @@ def measure(settings: Settings, rate: float, seconds: float, threads: int, warm_
     poller = Poller(settings.read_model_url)
     warm_figures: dict[str, object] = {}
     try:
-        wait_for(lambda: topic_size(settings.kafka_bootstrap, settings.topic) is not None, 60, "the relay's topic")
+        try:  # the relay creates it
+            wait_for_new_topic(settings.kafka_bootstrap, settings.topic, timeout=60, creator=relay)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}; the relay's log: {relay_log.name}") from None
         runner = subprocess.Popen(
             [ORDERS_CLI, "projections", "run", "order_summary"], env=env, stderr=runner_log, stdout=runner_log, cwd=ROOT
         )

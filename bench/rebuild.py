@@ -66,6 +66,7 @@ from common import (  # noqa: E402
     migrate,
     pg_admin_url,
     topic_size,
+    wait_for_topic,
 )
 
 CACHED_TOPIC = "bench.rebuild.1m"  # for the default 1,000,000 events; bench.rebuild.<N> otherwise
@@ -106,7 +107,7 @@ def produce_topic(bootstrap: str, topic: str, events: int) -> None:
         )
         await producer.start()
         try:
-            partitioner = KeyPartitioner(sorted(await producer.partitions_for(topic)))
+            partitioner = KeyPartitioner(await wait_for_topic(producer, topic))
             builders: dict[int, Any] = {}
             futures: list[Any] = []
             position = 0
@@ -374,10 +375,7 @@ async def bare_pipeline(bootstrap: str, topic: str, url: str, batch: int) -> int
     consumed = 0
     try:
         await consumer.start()
-        await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            raise RuntimeError(f"topic {topic} not found")
+        tps = [TopicPartition(topic, p) for p in await wait_for_topic(consumer, topic)]
         ends = {tp.partition: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
         consumer.assign(tps)
         for tp in tps:

@@ -39,7 +39,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
-from common import delete_topics, drop_database, fresh_database, paced, services_env  # noqa: E402
+from common import (  # noqa: E402
+    delete_topics,
+    drop_database,
+    fresh_database,
+    paced,
+    services_env,
+    wait_for_new_topic,
+    wait_for_topic,
+)
 
 from adapters.config import Settings  # noqa: E402
 from adapters.eventstore.log import StoredLog  # noqa: E402
@@ -118,11 +126,12 @@ def bare_throughput(settings: Settings, tuning: RelayTuning, topic: str) -> tupl
         )
         await producer.start()
         try:
+            partitions = await wait_for_topic(producer, topic)  # created a moment ago: not timed
             started = time.perf_counter()
             if not batched:  # the plain aiokafka loop: one send() per message
                 futures = [await producer.send(topic, m.value, key=m.key, headers=m.headers) for m in messages]
             else:  # record batches built by hand, as the relay does
-                partitioner = KeyPartitioner(sorted(await producer.partitions_for(topic)))
+                partitioner = KeyPartitioner(partitions)
                 builders, futures = {}, []
                 for m in messages:
                     p = partitioner(m.key)
@@ -160,17 +169,8 @@ def consume(bootstrap: str, topic: str, expected: int, ready, out_path: str, tim
         await consumer.start()
         seen = {}
         try:
-            consumer._client.add_topic(topic)  # noqa: SLF001
-            partitions = None
-            created_by = time.monotonic() + 60
-            while not partitions:  # the relay may still be creating the topic (an empty store has lag 0 at once)
-                if time.monotonic() > created_by:
-                    raise RuntimeError(f"the relay did not create {topic} within 60 s")
-                await consumer._client.force_metadata_update()  # noqa: SLF001
-                partitions = consumer.partitions_for_topic(topic)
-                if not partitions:
-                    await asyncio.sleep(0.1)
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            # Created by the relay process: this client's metadata does not track it yet.
+            tps = [TopicPartition(topic, p) for p in await wait_for_topic(consumer, topic, timeout=60)]
             consumer.assign(tps)
             for tp in tps:
                 consumer.seek(tp, 0)
@@ -203,7 +203,16 @@ def latency(settings: Settings, rate: float, seconds: float, workdir: Path) -> d
     out_path = workdir / "consumed.json"
     expected = int(rate * seconds)
     try:
-        while True:  # wait until the relay provisioned the topic (it publishes the pre-fill first)
+        # The relay creates its checkpoint table, then the topic. `relay status`
+        # (below) creates that table too if absent, and two first CREATE TABLE
+        # IF NOT EXISTS at once can fail in PostgreSQL (UniqueViolation on pg_type,
+        # which ended the relay process at its start in a run here):
+        # so the topic first. The consumer needs it anyway.
+        try:
+            wait_for_new_topic(settings.kafka_bootstrap, settings.topic, timeout=60, creator=relay)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}; the relay's log: {log.name}") from None
+        while True:  # wait until the relay published the backlog (a fresh store has none)
             status = subprocess.run(
                 [str(ROOT / ".venv" / "bin" / "orders"), "relay", "status", "--json"],
                 env=env, capture_output=True, text=True, cwd=ROOT,
@@ -216,7 +225,8 @@ def latency(settings: Settings, rate: float, seconds: float, workdir: Path) -> d
             target=consume, args=(settings.kafka_bootstrap, settings.topic, expected, ready, str(out_path), seconds + 60),
         )
         consumer.start()
-        ready.wait(60)
+        if not ready.wait(60):
+            raise RuntimeError(f"the consumer of {settings.topic} was not ready within 60 s")
         committed: dict[str, float] = {}
         threads = 4  # one thread cannot issue 200 PostgreSQL commands/s here
         started = time.perf_counter()
