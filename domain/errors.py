@@ -30,6 +30,10 @@ class InvalidCustomerError(OrderError):
     pass
 
 
+class InvalidChannelError(OrderError):
+    """The sales channel is not one the shop knows."""
+
+
 class InvalidAddressError(OrderError):
     pass
 
@@ -76,6 +80,10 @@ class InvalidShipmentError(OrderError):
 
 class IdempotencyKeyConflictError(OrderError):
     """The idempotency key was used before with a different payload."""
+
+
+class InvalidIdempotencyKeyError(OrderError):
+    """The idempotency key is empty or too long."""
 
 
 class OrderNotFoundError(OrderError):

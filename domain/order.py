@@ -25,7 +25,9 @@ from domain.errors import (
     EmptyOrderError,
     IdempotencyKeyConflictError,
     InvalidAddressError,
+    InvalidChannelError,
     InvalidCustomerError,
+    InvalidIdempotencyKeyError,
     InvalidPaymentReferenceError,
     InvalidShipmentError,
     InvalidTransitionError,
@@ -191,9 +193,7 @@ class Order(Aggregate, created_event_name="Placed"):
             raise InvalidCustomerError("customer id must be 1-64 characters")
         currency = check_currency(currency)
         if channel not in CHANNELS:
-            raise InvalidCustomerError(
-                f"channel {channel!r} is unknown; use one of {', '.join(CHANNELS)}"
-            )
+            raise InvalidChannelError(f"channel {channel!r} is unknown; use one of {', '.join(CHANNELS)}")
         if not lines:
             raise EmptyOrderError("an order needs at least one line; give SKU, quantity and price")
         if len(lines) > MAX_LINES:
@@ -202,7 +202,7 @@ class Order(Aggregate, created_event_name="Placed"):
         if idempotency_key is not None:
             idempotency_key = str(idempotency_key)
             if not 1 <= len(idempotency_key) <= 128:
-                raise IdempotencyKeyConflictError("idempotency key must be 1-128 characters")
+                raise InvalidIdempotencyKeyError("idempotency key must be 1-128 characters")
             order_id = order_id_for_key(idempotency_key)
         else:
             order_id = uuid4()

@@ -10,7 +10,9 @@ from domain.errors import (
     DuplicateLineError,
     EmptyOrderError,
     IdempotencyKeyConflictError,
+    InvalidChannelError,
     InvalidCustomerError,
+    InvalidIdempotencyKeyError,
     InvalidMoneyError,
     InvalidQuantityError,
     InvalidSkuError,
@@ -65,7 +67,7 @@ def test_placing_records_the_channel():
 
 
 def test_cannot_place_with_an_unknown_channel():
-    given().when(place(channel="fax")).then_error(InvalidCustomerError, match="use one of web")
+    given().when(place(channel="fax")).then_error(InvalidChannelError, match="use one of web")
 
 
 @pytest.mark.parametrize("customer", ["", "   ", "c" * 65])
@@ -188,7 +190,7 @@ def test_without_an_idempotency_key_each_order_gets_a_new_id():
 
 @pytest.mark.parametrize("key", ["", "k" * 129])
 def test_cannot_place_with_an_idempotency_key_of_bad_length(key):
-    given().when(place(idempotency_key=key)).then_error(IdempotencyKeyConflictError, match="1-128")
+    given().when(place(idempotency_key=key)).then_error(InvalidIdempotencyKeyError, match="1-128")
 
 
 def test_a_retried_placement_with_the_same_payload_is_accepted():
