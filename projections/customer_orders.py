@@ -31,13 +31,30 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, func, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    select,
+)
 
-from domain.events import EventRecord
 from domain.order import Order
-from projections.contract import Projection, Rows, handles
+from domain.records import EventRecord
 from projections.columns import Money
-from projections.values import TIMESTAMP_LENGTH, in_currency, moment, money, timestamp
+from projections.contract import Projection, Rows, handles
+from projections.values import (
+    TIMESTAMP_LENGTH,
+    in_currency,
+    moment,
+    money,
+    row_of_placed_order,
+    timestamp,
+)
 
 
 class CustomerOrdersStateError(RuntimeError):
@@ -155,13 +172,7 @@ class CustomerOrders(Projection):
             rows.put(self.lifetime_values, value)
 
     def _order(self, rows: Rows, event: EventRecord) -> dict[str, Any]:
-        order = rows.get(self.orders, event.aggregate_id)
-        if order is None:
-            raise CustomerOrdersStateError(
-                f"{event.event_type} (version {event.aggregate_version}) for order "
-                f"{event.aggregate_id}, which customer_orders has never seen placed"
-            )
-        return order
+        return row_of_placed_order(rows, self.orders, event, CustomerOrdersStateError, self.name)
 
 
 # ---- queries ------------------------------------------------------------

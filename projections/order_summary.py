@@ -24,13 +24,24 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Connection, Index, Integer, MetaData, String, Table, Text, func, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
 
-from domain.events import EventRecord
 from domain.order import Order, OrderStatus
+from domain.records import EventRecord
 from domain.views import LineView
-from projections.contract import Projection, Rows, handles
 from projections.columns import Money
+from projections.contract import Projection, Rows, handles
 from projections.values import (
     TIMESTAMP_LENGTH,
     dump_json,
@@ -39,6 +50,7 @@ from projections.values import (
     moment,
     money,
     pop_line,
+    row_of_placed_order,
     timestamp,
 )
 
@@ -173,13 +185,7 @@ class OrderSummary(Projection):
         rows.put(self.orders, row)
 
     def _row(self, rows: Rows, event: EventRecord) -> dict[str, Any]:
-        row = rows.get(self.orders, event.aggregate_id)
-        if row is None:
-            raise OrderSummaryStateError(
-                f"{event.event_type} (version {event.aggregate_version}) for order "
-                f"{event.aggregate_id}, which order_summary has never seen placed"
-            )
-        return row
+        return row_of_placed_order(rows, self.orders, event, OrderSummaryStateError, self.name)
 
 
 def _subtotal(line: list[Any]) -> Decimal:

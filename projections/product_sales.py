@@ -37,13 +37,31 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, Column, Connection, Integer, MetaData, String, Table, Text, func, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
 
-from domain.events import EventRecord
 from domain.order import Order
-from projections.contract import Projection, Rows, handles
+from domain.records import EventRecord
 from projections.columns import Money
-from projections.values import dump_json, in_currency, load_json, money, pop_line
+from projections.contract import Projection, Rows, handles
+from projections.values import (
+    dump_json,
+    in_currency,
+    load_json,
+    money,
+    pop_line,
+    row_of_placed_order,
+)
 
 UNIT_COLUMNS = ("units_ordered", "units_paid", "units_cancelled")
 
@@ -163,13 +181,7 @@ class ProductSales(Projection):
             rows.delete(self.revenue, sku, currency)
 
     def _order(self, rows: Rows, event: EventRecord) -> dict[str, Any]:
-        order = rows.get(self.orders, event.aggregate_id)
-        if order is None:
-            raise ProductSalesStateError(
-                f"{event.event_type} (version {event.aggregate_version}) for order "
-                f"{event.aggregate_id}, which product_sales has never seen placed"
-            )
-        return order
+        return row_of_placed_order(rows, self.orders, event, ProductSalesStateError, self.name)
 
 
 # ---- queries ------------------------------------------------------------

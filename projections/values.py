@@ -14,9 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from sqlalchemy import Table
 
-from domain.events import EventRecord
 from domain.money import to_money
+from domain.records import EventRecord
+from projections.contract import Rows
 
 TIMESTAMP_LENGTH = 32
 _UTC_SUFFIX = "+00:00"
@@ -80,3 +82,21 @@ def pop_line(lines: dict[str, Any], event: EventRecord, error: type[Exception]) 
             f"{event.event_type} (version {event.aggregate_version}) for order "
             f"{event.aggregate_id} names SKU {event.data['sku']}, which is not on the order"
         ) from None
+
+
+def row_of_placed_order(
+    rows: Rows, table: Table, event: EventRecord, error: type[Exception], projection: str
+) -> dict[str, Any]:
+    """The row in ``table`` of ``event``'s order; ``error`` if ``projection`` never saw that order placed.
+
+    An event of an order whose placement a projection never applied means its
+    state is not what incremental processing would have built: an error,
+    never skipped.
+    """
+    row = rows.get(table, event.aggregate_id)
+    if row is None:
+        raise error(
+            f"{event.event_type} (version {event.aggregate_version}) for order "
+            f"{event.aggregate_id}, which {projection} has never seen placed"
+        )
+    return row
