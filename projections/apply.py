@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Table
 
-from domain.events import EventRecord
+from domain.records import EventRecord
 from projections.contract import Projection, Rows
 
 HANDLER_ATTEMPTS = 3
@@ -111,6 +111,21 @@ class Outcome(StrEnum):
     HALTED = "halted"
 
 
+class MessageOutcome(NamedTuple):
+    """What became of one message of a batch."""
+
+    message: Message
+    outcome: Outcome
+
+
+class TableChanges(NamedTuple):
+    """One table's changes in a unit of work: rows to upsert and keys to delete, in key order."""
+
+    table: Table
+    upserts: list[dict[str, Any]]
+    deletes: list[tuple[Any, ...]]
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     message: Message
@@ -136,7 +151,7 @@ class BatchResult:
     next_offsets: dict[int, int] = field(default_factory=dict)
     # Orders blocked (or parked further) in this batch -> highest version recorded.
     blocked: dict[str, int] = field(default_factory=dict)
-    outcomes: list[tuple[Message, Outcome]] = field(default_factory=list)
+    outcomes: list[MessageOutcome] = field(default_factory=list)
 
     @property
     def dead(self) -> int:
@@ -249,7 +264,7 @@ class RowCache(Rows):
             if not was_dirty:
                 self._dirty[table].discard(key)
 
-    def changes(self) -> list[tuple[Table, list[dict[str, Any]], list[tuple[Any, ...]]]]:
+    def changes(self) -> list[TableChanges]:
         """Per table: the rows to upsert and the keys to delete, in key order.
 
         Key order: writing a B-tree in order touches each page once.
@@ -263,7 +278,7 @@ class RowCache(Rows):
             upserts = [row for row in rows if row is not None]
             deletes = [k for k, row in zip(keys, rows) if row is None] if len(upserts) < len(rows) else []
             if upserts or deletes:
-                out.append((table, upserts, deletes))  # type: ignore[arg-type]
+                out.append(TableChanges(table, upserts, deletes))
         return out
 
     def clear(self) -> None:
@@ -359,17 +374,17 @@ def apply_batch(
             version = event.aggregate_version
             if version <= last:
                 result.duplicates += 1
-                outcomes.append((message, Outcome.DUPLICATE))
+                outcomes.append(MessageOutcome(message, Outcome.DUPLICATE))
                 next_offsets[message.partition] = message.offset + 1
                 continue
             parked_up_to = newly_blocked.get(order, blocked.get(order)) if (any_blocked or newly_blocked) else None
             if parked_up_to is not None:
                 if version <= parked_up_to:
                     result.duplicates += 1
-                    outcomes.append((message, Outcome.DUPLICATE))
+                    outcomes.append(MessageOutcome(message, Outcome.DUPLICATE))
                 else:
                     result.dead_letters.append(DeadLetter(message, None, Outcome.PARKED))
-                    outcomes.append((message, Outcome.PARKED))
+                    outcomes.append(MessageOutcome(message, Outcome.PARKED))
                     newly_blocked[order] = version
                 next_offsets[message.partition] = message.offset + 1
                 continue
@@ -392,16 +407,16 @@ def apply_batch(
                 if failure is None:
                     record_version(versions, order, version)
                     result.applied += 1
-                    outcomes.append((message, Outcome.APPLIED))
+                    outcomes.append(MessageOutcome(message, Outcome.APPLIED))
                     next_offsets[message.partition] = message.offset + 1
                     continue
 
         if not dead_letter:
             result.halt = Halt(message, failure)
-            outcomes.append((message, Outcome.HALTED))
+            outcomes.append(MessageOutcome(message, Outcome.HALTED))
             break
         result.dead_letters.append(DeadLetter(message, failure, Outcome.DEAD))
-        outcomes.append((message, Outcome.DEAD))
+        outcomes.append(MessageOutcome(message, Outcome.DEAD))
         order = message.aggregate_id
         if order is not None:
             known = newly_blocked.get(order, blocked.get(order, 0))
