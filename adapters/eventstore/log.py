@@ -9,9 +9,14 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain.application import Orders
 
-# One stored event as the log holds it: (notification id, order id as text,
-# aggregate version, topic, state bytes).
-StoredRow = tuple[int, str, int, str, bytes]
+class StoredRow(NamedTuple):
+    """One stored event as the log holds it."""
+
+    position: int  # the notification id
+    order_id: str  # canonical UUID text
+    version: int  # the order's version after this event
+    topic: str  # the event type
+    state: bytes  # eventsourcing's stored state (JSON, unless enciphered or compressed)
 
 
 class OrderShare(NamedTuple):
@@ -27,8 +32,8 @@ _HEX = "0123456789abcdef"
 ORDER_SHARES = 16  # at most: one per hex digit an order id can end in
 
 
-# Canonical order ids a SQLite log reader (rebuilds, the relay, the live
-# runner) keeps, ~10 MB, before it starts over.
+# Canonical order ids a SQLite log reader keeps before it starts over
+# (docs/benchmarks.md#log-reads).
 REMEMBERED_ORDER_IDS = 50_000
 
 
@@ -114,7 +119,7 @@ class StoredLog:
         params += (limit,)
         with self.recorder.datastore.get_connection() as conn, conn.cursor(binary=True, row_factory=tuple_row) as cur:
             cur.execute(query, params, prepare=True)
-            return cur.fetchall()
+            return list(map(StoredRow._make, cur.fetchall()))
 
     def _read_sqlite(
         self, start: int, limit: int, inclusive: bool, stop: int | None, share: OrderShare | None
@@ -127,8 +132,7 @@ class StoredLog:
             f"WHERE rowid {'>=' if inclusive else '>'} ? AND rowid <= ?{shared} ORDER BY rowid LIMIT ?"
         )
         with rec.datastore.transaction(commit=False) as cur:
-            # eventsourcing's cursor wraps a sqlite3 cursor whose rows are
-            # sqlite3.Row objects; plain tuples cost a third of the read.
+            # Plain tuples, not eventsourcing's sqlite3.Row objects (docs/benchmarks.md#log-reads).
             raw = cur.sqlite_cursor
             raw.row_factory = None
             raw.execute(query, (*params, limit))
@@ -140,7 +144,7 @@ class StoredLog:
         if len(ids) > REMEMBERED_ORDER_IDS:
             ids.clear()
         return [
-            (p, ids.get(o) or ids.setdefault(o, _canonical_uuid(o)), v, t, state) for p, o, v, t, state in rows
+            StoredRow(p, ids.get(o) or ids.setdefault(o, _canonical_uuid(o)), v, t, state) for p, o, v, t, state in rows
         ]
 
     def _read_recorder(
@@ -149,7 +153,7 @@ class StoredLog:
         if share is not None:
             raise ValueError("this event store cannot read a share of the log (only SQLite and PostgreSQL can)")
         found = self.recorder.select_notifications(start=start, limit=limit, stop=stop, inclusive_of_start=inclusive)
-        return [(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in found]
+        return [StoredRow(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in found]
 
 
 def _postgres_log_query(recorder: PostgresApplicationRecorder, inclusive: bool, bounded: bool, shared: bool) -> Any:

@@ -7,7 +7,7 @@ from adapters.eventstore.log import OrderShare, StoredLog, StoredRow
 from adapters.kafka.envelope import PoisonMessageError
 from adapters.source import SourceUnavailableError
 from domain.application import Orders
-from domain.events import EVENT_TYPES, EventRecord, SchemaVersionTooNewError
+from domain.records import EVENT_TYPES, EventRecord, SchemaVersionTooNewError
 from projections.apply import Message
 
 EMBEDDED_PARTITION = 0
@@ -51,8 +51,8 @@ class EmbeddedSource:
         try:
             record = self.record(row)
         except PoisonMessageError as e:
-            return Message(EMBEDDED_PARTITION, row[0], None, payload=row[4], error=str(e), key=row[1])
-        return Message(EMBEDDED_PARTITION, row[0], record)
+            return Message(EMBEDDED_PARTITION, row.position, None, payload=row.state, error=str(e), key=row.order_id)
+        return Message(EMBEDDED_PARTITION, row.position, record)
 
     def record(self, row: StoredRow) -> EventRecord:
         """The plain record of a notification, in the current schema.
@@ -62,7 +62,7 @@ class EmbeddedSource:
         (an unknown event type, a schema version newer than the code, bytes
         that are not an event) is a poison message.
         """
-        position, topic = row[0], row[3]
+        position, topic = row.position, row.topic
         if topic not in EVENT_TYPES:
             raise PoisonMessageError(f"notification {position}: unknown event type {topic!r}")
         try:
