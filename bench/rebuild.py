@@ -97,7 +97,7 @@ def produce_topic(bootstrap: str, topic: str, events: int) -> None:
     from adapters.kafka.envelope import encode
     from adapters.kafka.partitioner import KeyPartitioner
     from adapters.kafka.topics import ensure_topic
-    from domain.events import record_of
+    from domain.records import record_of
 
     async def main() -> None:
         await ensure_topic(bootstrap, topic, 6)

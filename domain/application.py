@@ -23,8 +23,8 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from domain.errors import ConcurrencyError, OrderNotFoundError
-from domain.events import EventRecord, record_of
 from domain.order import Order, order_id_for_key
+from domain.records import EventRecord, record_of
 from domain.views import OrderView
 
 LineSpec = tuple[str, int | str, Decimal | str]

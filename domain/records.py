@@ -40,6 +40,10 @@ EVENT_TYPES: dict[str, type] = {
 }
 
 
+# The schema version the code writes each event type at: its class_version.
+CURRENT_VERSIONS: dict[str, int] = {topic: int(getattr(cls, "class_version", 1)) for topic, cls in EVENT_TYPES.items()}
+
+
 class UnknownEventTypeError(ValueError):
     pass
 
@@ -51,14 +55,9 @@ class SchemaVersionTooNewError(ValueError):
 class EventRecord(NamedTuple):
     """One order event as plain values, in the current schema.
 
-    Immutable; a named tuple rather than a frozen dataclass because every
-    event read by the relay and the projections makes one (a third of the
-    cost of decoding an event, measured).
-
-    Its :attr:`event_id` is derived from the order and version (see
-    :func:`event_id_for`), computed when asked for: a rebuild reads a
-    million events and needs the id of almost none of them (a quarter of
-    the cost of decoding one, measured).
+    A named tuple, and :attr:`event_id` derived from the order and version
+    (:func:`event_id_for`) only when asked for: every event the relay and the
+    projections read makes one (docs/benchmarks.md#decoding).
     """
 
     event_type: str
@@ -91,7 +90,9 @@ def event_id_for(aggregate_id: UUID | str, aggregate_version: int) -> str:
 
 
 def schema_version_of(event_type: str) -> int:
-    return int(getattr(_event_class(event_type), "class_version", 1))
+    """The current schema version of ``event_type`` (:class:`UnknownEventTypeError` if there is no such type)."""
+    _event_class(event_type)
+    return CURRENT_VERSIONS[event_type]
 
 
 def to_jsonable(value: Any) -> Any:
@@ -128,7 +129,7 @@ def record_of(domain_event: Any) -> EventRecord:
 def upcast(event_type: str, schema_version: int, data: dict[str, Any]) -> dict[str, Any]:
     """``data`` of ``event_type`` at ``schema_version``, raised to the current version."""
     cls = _event_class(event_type)
-    current = int(getattr(cls, "class_version", 1))
+    current = CURRENT_VERSIONS[event_type]
     if schema_version > current:
         raise SchemaVersionTooNewError(
             f"{event_type} schema version {schema_version} is newer than this code "

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
-from domain.events import EventRecord
+from domain.records import EventRecord
 
 ERROR_POLICIES = ("halt", "dead-letter")
 VERSIONS_SUFFIX = "_versions"

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from domain.events import EventRecord
+from domain.records import EventRecord
 from projections.contract import Projection, Rows
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from domain.events import EventRecord, to_jsonable
+from domain.records import EventRecord, to_jsonable
 from domain.views import OrderView
 
 console = Console()

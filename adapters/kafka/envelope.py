@@ -21,16 +21,14 @@ from typing import Any
 
 import orjson
 
-from domain.events import (
-    EVENT_TYPES,
+from domain.records import (
+    CURRENT_VERSIONS,
     EventRecord,
     SchemaVersionTooNewError,
     UnknownEventTypeError,
     schema_version_of,
     upcast,
 )
-
-_CURRENT_VERSIONS = {event_type: schema_version_of(event_type) for event_type in EVENT_TYPES}
 
 HEADER_FIELDS = ("event_type", "schema_version", "event_id", "aggregate_id", "aggregate_version", "position")
 
@@ -111,7 +109,7 @@ def decode(value: bytes | None) -> tuple[EventRecord, int]:
         if (
             type(event_type) is str
             and type(version) is int
-            and _CURRENT_VERSIONS.get(event_type) == version
+            and CURRENT_VERSIONS.get(event_type) == version
             and type(event_id) is str
             and type(aggregate_id) is str
             and type(aggregate_version) is int

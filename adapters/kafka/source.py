@@ -72,10 +72,8 @@ class KafkaSource:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self.max_records,
-            # Fetches of a few thousand messages per partition: catch-up and
-            # rebuild read history in bulk, and the records buffered stay a
-            # few MB (at 8 MB per partition they were ~100 MB of a rebuild
-            # worker's memory, for no measurable speed).
+            # A few thousand messages per partition per fetch: bulk reads with
+            # little buffered (docs/benchmarks.md#fetch-sizes).
             fetch_max_bytes=FETCH_MAX_BYTES,
             max_partition_fetch_bytes=PARTITION_FETCH_MAX_BYTES,
         )

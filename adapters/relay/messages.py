@@ -9,7 +9,7 @@ from adapters.eventstore.decoding import current_version, decoder_for, split_sta
 from adapters.eventstore.log import StoredRow
 from adapters.kafka.envelope import encode, headers_of, value_of
 from domain.application import Orders
-from domain.events import event_id_for, upcast
+from domain.records import event_id_for, upcast
 
 
 @dataclass(slots=True)

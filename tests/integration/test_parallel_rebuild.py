@@ -17,7 +17,7 @@ from adapters.eventstore.wiring import open_orders
 from adapters.runner import parallel
 from adapters.runner.parallel import replay_in_processes
 from adapters.runner.worker_processes import ParallelReplayError
-from domain.events import record_of
+from domain.records import record_of
 from projections.customer_orders import CustomerOrders
 from projections.order_summary import OrderSummary
 from tests.integration.test_projection_runner_kafka import publish, publish_events

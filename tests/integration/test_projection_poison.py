@@ -30,7 +30,7 @@ from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
 from adapters.eventstore.wiring import open_orders
 from adapters.kafka.envelope import encode
-from domain.events import EventRecord, record_of, schema_version_of
+from domain.records import EventRecord, record_of, schema_version_of
 from projections.order_summary import OrderSummary
 from tests.integration.projection_helpers import (
     Snapshot,

@@ -29,7 +29,7 @@ from adapters.sql.checkpoints import FencedError
 from adapters.sql.engines import create_read_model_engine
 from adapters.sql.shadow import create_shadow, drop_shadow, shadow_tables
 from adapters.sql.state import ensure_state
-from domain.events import record_of
+from domain.records import record_of
 from tests.sqlite.projection_kit import OrderEvents, no_failures  # noqa: F401 - fixture
 from tests.systems import migrate, system_for
 

@@ -31,7 +31,7 @@ from adapters.kafka.envelope import HEADER_FIELDS, decode
 from adapters.kafka.topics import TOPIC_CONFIG
 from adapters.relay.positions import SQLiteCheckpoints, open_checkpoints
 from adapters.relay.publisher import Relay, RelayTuning
-from domain.events import record_of
+from domain.records import record_of
 from tests.integration.test_relay_checks import (
     key_order_problems,
     read_topic,

@@ -10,7 +10,7 @@ from adapters.sql import schema
 from adapters.sql.checkpoints import FencedError, move_checkpoints, read_checkpoints
 from adapters.sql.engines import create_read_model_engine
 from adapters.sql.state import ensure_state
-from domain.events import record_of
+from domain.records import record_of
 from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
     OrderEvents,
     expected_counts,

@@ -38,7 +38,7 @@ PROJECTION_FILES = sources("projections")
 def test_the_domain_package_has_the_modules_this_check_expects():
     # Guards against the check passing vacuously (a moved or renamed package).
     names = {p.name for p in DOMAIN_FILES}
-    assert {"order.py", "application.py", "money.py", "events.py", "testing.py"} <= names
+    assert {"order.py", "application.py", "money.py", "records.py", "testing.py"} <= names
 
 
 def test_the_domain_import_check_sees_eventsourcing():

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
-from domain.events import EVENT_TYPES, EventRecord
+from domain.records import EVENT_TYPES, EventRecord
 from projections.contract import Projection, Rows, handles
 
 FAIL_EVENTS = "ORDERS_TEST_FAIL_EVENTS"

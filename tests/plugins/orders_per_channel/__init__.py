@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
-from domain.events import EventRecord
+from domain.records import EventRecord
 from projections.contract import Projection, Rows, handles
 
 

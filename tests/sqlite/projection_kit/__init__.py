@@ -20,7 +20,7 @@ from adapters.config import Settings
 from adapters.eventstore.wiring import open_orders
 from adapters.sql.engines import create_read_model_engine
 from domain.application import Orders
-from domain.events import EventRecord
+from domain.records import EventRecord
 from projections.contract import Projection, Rows, handles
 from tests.systems import migrate
 

@@ -6,7 +6,7 @@ from uuid import UUID, uuid5
 
 import pytest
 
-from domain.events import (
+from domain.records import (
     EVENT_ID_NAMESPACE,
     EVENT_TYPES,
     SchemaVersionTooNewError,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from domain.events import EventRecord, record_of
+from domain.records import EventRecord, record_of
 from domain.order import Order, OrderStatus
 
 ADDRESS = {

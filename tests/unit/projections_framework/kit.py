@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
-from domain.events import EventRecord
+from domain.records import EventRecord
 from projections.apply import Message, RowCache
 from projections.contract import Projection, Rows, handles
 

@@ -9,7 +9,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from adapters.relay.messages import encoder_for, messages_of
-from domain.events import EVENT_TYPES
+from domain.records import EVENT_TYPES
 from tests.unit.relay.notifications import in_memory_orders, notifications, one_of_each
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"

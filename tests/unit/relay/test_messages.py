@@ -11,7 +11,7 @@ from adapters.relay.messages import (
     messages_of,
     outgoing_message,
 )
-from domain.events import EVENT_TYPES, event_id_for, record_of
+from domain.records import EVENT_TYPES, event_id_for, record_of
 from tests.unit.relay.notifications import (
     as_notification,
     as_v1_placed,
