@@ -8,9 +8,7 @@ read-model schema behind the code.
 
 from __future__ import annotations
 
-import logging
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +30,7 @@ from rich.text import Text
 from adapters import runner
 from adapters.bootstrap import System
 from adapters.cli.app import app, json_option, settings_of, system_of
+from adapters.cli.logs import configure_logging
 from adapters.cli.output import console, emit_json
 from adapters.cli.services import reporting_unavailable
 from adapters.config import Settings, redact
@@ -56,32 +55,7 @@ def _source(settings: Settings) -> str:
 @app.group()
 def projections() -> None:
     """Run, inspect, rebuild and repair the read models."""
-    _log_to_stderr()
-
-
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is now (not the one at creation)."""
-
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: Any) -> None:
-        pass
-
-
-def _log_to_stderr() -> None:
-    """The runner's own log (rebalances, fences, halts) on stderr; aiokafka's
-    connection chatter only when fatal (the command's error line says why)."""
-    runner_log = logging.getLogger("adapters")
-    if not runner_log.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        runner_log.addHandler(handler)
-        runner_log.setLevel(logging.INFO)
-        runner_log.propagate = False
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    configure_logging()
 
 
 @projections.command("list")

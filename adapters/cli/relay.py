@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
-import sys
 
 import click
 
 from adapters.bootstrap import System
 from adapters.cli.app import app, json_option, settings_of, system_of
+from adapters.cli.logs import configure_logging
 from adapters.cli.output import console, emit_json
 from adapters.config import ConfigurationError
 from adapters.kafka.topics import FiniteRetentionError, TopicProvisioningError
@@ -38,7 +37,7 @@ def run(ctx: click.Context, once: bool, verbose: bool) -> None:
         raise ConfigurationError(
             "the relay needs Kafka: set ORDERS_KAFKA_BOOTSTRAP=host:port (or pass `orders --kafka host:port`)"
         )
-    _configure_logging(verbose)
+    configure_logging(verbose)
     try:
         report = asyncio.run(_run(system_of(ctx), once))
     except (FiniteRetentionError, TopicProvisioningError, KafkaUnavailableError) as e:
@@ -72,14 +71,3 @@ def status(ctx: click.Context, as_json: bool) -> None:
             f"topic {state.topic}: checkpoint {state.checkpoint}, newest notification "
             f"{state.newest}, lag {state.lag}"
         )
-
-
-def _configure_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    # aiokafka logs every reconnect attempt (with tracebacks) while a broker is
-    # down; the relay logs one line per retry itself. --verbose shows both.
-    logging.getLogger("aiokafka").setLevel(logging.INFO if verbose else logging.CRITICAL)

@@ -23,7 +23,7 @@ from adapters.relay.positions import CheckpointStore
 from adapters.relay.wakers import Waker, make_waker, sleep_unless
 from domain.application import Orders
 
-log = logging.getLogger("orderstream.relay")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from adapters.config import PostgresLocation, Settings
 from adapters.relay.messages import Backoff
 from domain.application import Orders
 
-log = logging.getLogger("orderstream.relay")
+log = logging.getLogger(__name__)
 
 
 class Waker(ABC):

@@ -88,7 +88,7 @@ def test_a_live_batch_whose_opening_fails_on_the_database_is_retried(impatient_e
     release = threading.Timer(0.5, lock_holder.close)
     release.start()
     try:
-        with caplog.at_level(logging.WARNING, logger="adapters.runner.worker"):
+        with caplog.at_level(logging.WARNING, logger="adapters.sql.retries"):
             worker.process([Message(partition=0, offset=0, event=story.records[0])])
     finally:
         release.join()
@@ -108,7 +108,7 @@ def test_a_live_batch_whose_connection_was_lost_is_retried_on_a_new_one(database
             pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         with database.connect(autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        with caplog.at_level(logging.WARNING, logger="adapters.runner.worker"):
+        with caplog.at_level(logging.WARNING, logger="adapters.sql.retries"):
             worker.process([Message(partition=0, offset=1, event=second.records[0])])
         with engine.connect() as conn:
             customers = conn.execute(select(OrderSummary.orders.c.customer_id).order_by("customer_id")).scalars().all()
