@@ -16,6 +16,9 @@ import pytest
 
 from tests.systems import close_all
 
+# The runner tests' projection and its fixtures (settings, orders, migrated).
+pytest_plugins = ["tests.local.projection_kit"]
+
 SERVICES_ENV = Path(__file__).resolve().parent.parent / "var" / "services.env"
 
 

@@ -21,7 +21,7 @@ from domain.records import record_of
 from projections.customer_orders import CustomerOrders
 from projections.order_summary import OrderSummary
 from tests.integration.test_projection_runner_kafka import publish, publish_events
-from tests.sqlite.read_model_rows import snapshot
+from tests.local.read_model_rows import snapshot
 from tests.systems import migrate, system_for
 
 

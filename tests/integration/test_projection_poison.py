@@ -1,6 +1,6 @@
 """Poison messages, handler failures and version gaps through the real broker, resolved with the CLI.
 
-The same failures on the embedded source are in tests/sqlite/test_projection_errors.py;
+The same failures on the embedded source are in tests/local/test_projection_errors.py;
 here every message goes through Kafka (a topic with 6 partitions) into a
 PostgreSQL read model, and the operator's side is the ``orders projections``
 commands (run in-process, configured only by ORDERS_* variables).

@@ -30,7 +30,7 @@ from adapters.sql.engines import create_read_model_engine
 from adapters.sql.shadow import create_shadow, drop_shadow, shadow_tables
 from adapters.sql.state import ensure_state
 from domain.records import record_of
-from tests.sqlite.projection_kit import OrderEvents, no_failures  # noqa: F401 - fixture
+from tests.local.projection_kit import OrderEvents, counts
 from tests.systems import migrate, system_for
 
 
@@ -81,13 +81,6 @@ def expected(events) -> dict[str, int]:
         counts[record.aggregate_id] = counts.get(record.aggregate_id, 0) + 1
     return counts
 
-
-def counts(settings: Settings) -> dict[str, int]:
-    engine = create_read_model_engine(settings.read_model_url)
-    with engine.connect() as conn:
-        rows = conn.execute(select(OrderEvents.orders.c.order_id, OrderEvents.orders.c.events)).all()
-    engine.dispose()
-    return dict(rows)
 
 
 def snapshot(settings: Settings) -> dict[str, list]:

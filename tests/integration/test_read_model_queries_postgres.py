@@ -1,4 +1,4 @@
-"""The read-model query tests of tests/sqlite, run again on PostgreSQL.
+"""The read-model query tests of tests/local, run again on PostgreSQL.
 
 Money sums, text timestamps and JSON-text lines must read back the same on
 both databases; the tests are imported unchanged, only ``conn`` differs.
@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from adapters.sql.engines import create_read_model_engine
 from projections import BUILT_IN
-from tests.sqlite.test_read_model_queries import *  # noqa: F401,F403  (the tests themselves)
+from tests.local.test_read_model_queries import *  # noqa: F401,F403  (the tests themselves)
 
 
 @pytest.fixture

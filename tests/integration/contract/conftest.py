@@ -1,7 +1,7 @@
-"""The ``Orders`` contract tests of tests/sqlite, run on a PostgreSQL event store.
+"""The ``Orders`` contract tests of tests/local, run on a PostgreSQL event store.
 
 The same test code, not a copy: the modules below import the test functions
-from tests/sqlite, and this conftest gives them a fresh PostgreSQL database
+from tests/local, and this conftest gives them a fresh PostgreSQL database
 per test as their backend.
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 from adapters.config import Settings
 from tests.integration.conftest import PgDatabase
-from tests.sqlite.conftest import open_app, orders_app  # noqa: F401  (the same fixtures)
+from tests.local.conftest import open_app, orders_app  # noqa: F401  (the same fixtures)
 
 
 @pytest.fixture

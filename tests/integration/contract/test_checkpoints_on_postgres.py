@@ -1,3 +1,3 @@
-"""tests/sqlite/test_checkpoints.py, on a PostgreSQL read-model database (see conftest.py)."""
+"""tests/local/test_checkpoints.py, on a PostgreSQL read-model database (see conftest.py)."""
 
-from tests.sqlite.test_checkpoints import *  # noqa: F401,F403
+from tests.local.test_checkpoints import *  # noqa: F401,F403

@@ -1,3 +1,3 @@
-"""tests/sqlite/test_idempotent_placing.py, on a PostgreSQL event store (see conftest.py)."""
+"""tests/local/test_idempotent_placing.py, on a PostgreSQL event store (see conftest.py)."""
 
-from tests.sqlite.test_idempotent_placing import *  # noqa: F401,F403
+from tests.local.test_idempotent_placing import *  # noqa: F401,F403

@@ -1,3 +1,3 @@
-"""tests/sqlite/test_open_batch.py, on a PostgreSQL read-model database (see conftest.py)."""
+"""tests/local/test_open_batch.py, on a PostgreSQL read-model database (see conftest.py)."""
 
-from tests.sqlite.test_open_batch import *  # noqa: F401,F403
+from tests.local.test_open_batch import *  # noqa: F401,F403

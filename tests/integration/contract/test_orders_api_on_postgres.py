@@ -1,3 +1,3 @@
-"""tests/sqlite/test_orders_api.py, on a PostgreSQL event store (see conftest.py)."""
+"""tests/local/test_orders_api.py, on a PostgreSQL event store (see conftest.py)."""
 
-from tests.sqlite.test_orders_api import *  # noqa: F401,F403
+from tests.local.test_orders_api import *  # noqa: F401,F403

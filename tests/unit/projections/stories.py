@@ -13,8 +13,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from domain.records import EventRecord, record_of
 from domain.order import Order, OrderStatus
+from domain.records import EventRecord, record_of
 
 ADDRESS = {
     "name": "Sam Doe",

@@ -1,4 +1,4 @@
-"""A tiny projection for the runner's SQLite tests, with its own Alembic revision.
+"""A tiny projection for the runner's tests, with its own Alembic revision, and its fixtures (a pytest plugin).
 
 ``order_events`` counts each order's events (keyed by order id: prefetched
 per batch, with a secondary index) and ``event_type_counts`` counts events per
@@ -102,6 +102,11 @@ def table_rows(settings: Settings, table: Table) -> list[dict[str, Any]]:
             return [dict(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns)).mappings()]
     finally:
         engine.dispose()
+
+
+def counts(settings: Settings) -> dict[str, int]:
+    """Events per order, as order_events counted them."""
+    return {r["order_id"]: r["events"] for r in table_rows(settings, OrderEvents.orders)}
 
 
 def snapshot(settings: Settings) -> dict[str, list[dict[str, Any]]]:

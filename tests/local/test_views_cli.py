@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,11 @@ from sqlalchemy import create_engine
 
 from adapters.cli import main
 from adapters.config import Settings
-from tests.sqlite.read_model_rows import load, placed_at
+from tests.local.read_model_rows import load, placed_at
 from tests.systems import migrate
 from tests.unit.projections.stories import OrderStory
 
-
-@pytest.fixture(autouse=True)
-def no_orders_environment(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("ORDERS_") or key.startswith("POSTGRES_"):
-            monkeypatch.delenv(key)
+pytestmark = pytest.mark.usefixtures("no_orders_environment")
 
 
 @pytest.fixture

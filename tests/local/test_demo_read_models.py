@@ -17,11 +17,7 @@ from adapters.cli.demo import DemoRun
 SMALL_DAY = ["--orders", "40", "--customers", "8", "--seed", "11"]
 
 
-@pytest.fixture(autouse=True)
-def no_orders_environment(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("ORDERS_") or key.startswith("POSTGRES_"):
-            monkeypatch.delenv(key)
+pytestmark = pytest.mark.usefixtures("no_orders_environment")
 
 
 @pytest.fixture

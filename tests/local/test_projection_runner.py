@@ -11,22 +11,14 @@ from adapters.sql.checkpoints import FencedError, move_checkpoints, read_checkpo
 from adapters.sql.engines import create_read_model_engine
 from adapters.sql.state import ensure_state
 from domain.records import record_of
-from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
+from tests.local.projection_kit import (
     OrderEvents,
+    counts,
     expected_counts,
-    migrated,
-    no_failures,
-    orders,
-    settings,
     simulate,
     snapshot,
-    table_rows,
 )
 from tests.systems import system_for
-
-
-def counts(settings) -> dict[str, int]:
-    return {r["order_id"]: r["events"] for r in table_rows(settings, OrderEvents.orders)}
 
 
 def test_catch_up_from_offset_zero_applies_every_event(migrated, orders):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from projections.apply import Outcome, RowsUnavailableError, apply_batch
-from tests.unit.projections_framework.kit import (
+from tests.unit.projections.kit import (
     ORDER_A,
     ORDER_B,
     DeadLetterCounts,

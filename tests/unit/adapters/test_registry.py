@@ -11,9 +11,9 @@ import projections
 from adapters.config import ConfigurationError, Settings
 from adapters.registry import ENTRY_POINT_GROUP, discover, select_by_name
 from projections.contract import Projection
-from tests.unit.projections_framework.kit import DeadLetterCounts, EventCounts
+from tests.unit.projections.kit import DeadLetterCounts, EventCounts
 
-KIT = "tests.unit.projections_framework.kit"
+KIT = "tests.unit.projections.kit"
 
 
 class Impostor(Projection):

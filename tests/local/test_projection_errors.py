@@ -11,21 +11,13 @@ from sqlalchemy import select
 from adapters import runner
 from adapters.sql import schema
 from adapters.sql.engines import create_read_model_engine
-from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
+from tests.local.projection_kit import (
     OrderEvents,
+    counts,
     expected_counts,
-    migrated,
-    no_failures,
-    orders,
-    settings,
     simulate,
-    table_rows,
 )
 from tests.systems import system_for
-
-
-def counts(settings) -> dict[str, int]:
-    return {r["order_id"]: r["events"] for r in table_rows(settings, OrderEvents.orders)}
 
 
 def dead_letters(settings) -> list[dict]:

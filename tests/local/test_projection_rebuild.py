@@ -11,13 +11,9 @@ from adapters.sql import schema
 from adapters.sql.checkpoints import FencedError, read_checkpoints
 from adapters.sql.engines import create_read_model_engine
 from adapters.sql.state import ensure_state
-from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
+from tests.local.projection_kit import (
     OrderEvents,
     expected_counts,
-    migrated,
-    no_failures,
-    orders,
-    settings,
     simulate,
     snapshot,
     table_rows,

@@ -36,7 +36,7 @@ from projections.product_sales import (
 from projections.product_sales import (
     revenue_by_currency as product_revenue_by_currency,
 )
-from tests.sqlite.read_model_rows import load, placed_at
+from tests.local.read_model_rows import load, placed_at
 from tests.unit.projections.stories import OrderStory
 
 

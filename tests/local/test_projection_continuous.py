@@ -10,13 +10,9 @@ import time
 from pathlib import Path
 
 from adapters import runner
-from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
+from tests.local.projection_kit import (
     OrderEvents,
     expected_counts,
-    migrated,
-    no_failures,
-    orders,
-    settings,
     simulate,
     table_rows,
 )
@@ -42,7 +38,7 @@ def test_a_continuous_runner_follows_new_events_and_stops_on_sigterm(migrated, o
         "PYTHONPATH": str(ROOT),
         "ORDERS_EVENT_STORE_URL": migrated.event_store_url,
         "ORDERS_READ_MODEL_URL": migrated.read_model_url,
-        "ORDERS_PROJECTIONS": "tests.sqlite.projection_kit:OrderEvents",
+        "ORDERS_PROJECTIONS": "tests.local.projection_kit:OrderEvents",
         "ORDERS_KAFKA_BOOTSTRAP": "",
     }
     proc = subprocess.Popen(

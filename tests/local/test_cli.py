@@ -20,12 +20,7 @@ from adapters.cli import main
 ADDRESS_OPTIONS = ["--name", "Sam Doe", "--street", "1 Main St", "--city", "Berlin", "--postal-code", "10115", "--country", "de"]
 
 
-@pytest.fixture(autouse=True)
-def no_orders_environment(monkeypatch):
-    """The developer's own ORDERS_* variables must not change what these tests see."""
-    for key in list(os.environ):
-        if key.startswith("ORDERS_") or key.startswith("POSTGRES_"):
-            monkeypatch.delenv(key)
+pytestmark = pytest.mark.usefixtures("no_orders_environment")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ fixture in its conftest and import the test modules from here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -61,3 +62,11 @@ def open_app(backend_settings: Settings) -> Iterator[Callable[..., Orders]]:
 @pytest.fixture
 def orders_app(open_app: Callable[..., Orders]) -> Orders:
     return open_app()
+
+
+@pytest.fixture
+def no_orders_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own ORDERS_* (and POSTGRES_*) variables must not change what a test sees."""
+    for key in list(os.environ):
+        if key.startswith("ORDERS_") or key.startswith("POSTGRES_"):
+            monkeypatch.delenv(key)

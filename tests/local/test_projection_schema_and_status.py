@@ -9,18 +9,10 @@ import pytest
 from adapters import runner
 from adapters.cli import main
 from adapters.sql.migrations import SchemaBehindError
-from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
-    OrderEvents,
-    expected_counts,
-    migrated,
-    no_failures,
-    orders,
-    settings,
-    simulate,
-)
+from tests.local.projection_kit import OrderEvents, expected_counts, simulate
 from tests.systems import migrate, system_for
 
-PLUGIN = "tests.sqlite.projection_kit:OrderEvents"
+PLUGIN = "tests.local.projection_kit:OrderEvents"
 
 
 @pytest.fixture

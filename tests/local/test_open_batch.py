@@ -22,7 +22,7 @@ from adapters.sql.statements import lock
 from adapters.sql.store import open_batch
 from projections.apply import DeadLetter, Message
 from projections.order_summary import OrderSummary
-from tests.sqlite.read_model_rows import load
+from tests.local.read_model_rows import load
 from tests.systems import migrate
 from tests.unit.projections.stories import OrderStory
 

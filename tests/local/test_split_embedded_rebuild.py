@@ -23,7 +23,7 @@ from adapters.sql.state import set_rebuild_fingerprint
 from domain.application import Orders
 from projections.customer_orders import CustomerOrders
 from projections.order_summary import OrderSummary
-from tests.sqlite.read_model_rows import snapshot
+from tests.local.read_model_rows import snapshot
 from tests.systems import migrate, system_for
 
 

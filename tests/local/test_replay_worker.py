@@ -15,16 +15,11 @@ from adapters.sql.checkpoints import FencedError, read_checkpoints
 from adapters.sql.engines import create_read_model_engine
 from adapters.sql.shadow import create_shadow, drop_shadow, shadow_tables
 from adapters.sql.state import ensure_state, set_rebuild_fingerprint
-from tests.sqlite.projection_kit import (  # noqa: F401 - fixtures
+from tests.local.projection_kit import (
     OrderEvents,
     expected_counts,
-    migrated,
-    no_failures,
-    orders,
-    settings,
     simulate,
     snapshot,
-    table_rows,
 )
 from tests.systems import system_for
 

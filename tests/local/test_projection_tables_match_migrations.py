@@ -8,7 +8,7 @@ Alembic's autogenerate comparison against each owner's ``MetaData`` must find
 no difference: one is a revision that was forgotten (or a ``Table`` that was).
 
 The owners: the framework, every built-in projection and the test plugins
-(tests/plugins and tests/sqlite/projection_kit), configured by
+(tests/plugins and tests/local/projection_kit), configured by
 ``ORDERS_PROJECTIONS`` as a deployment would configure them.
 
 A contract on every read-model database: run here on SQLite, and on
@@ -37,7 +37,7 @@ PLUGINS = ",".join(
     (
         "tests.plugins.orders_per_channel:OrdersPerChannel",
         "tests.plugins.failing_projection:OrderProgress",
-        "tests.sqlite.projection_kit:OrderEvents",
+        "tests.local.projection_kit:OrderEvents",
     )
 )
 # Alembic's own bookkeeping table, which no MetaData declares.

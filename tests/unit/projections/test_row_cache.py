@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.projections_framework.kit import ORDER_A, ORDER_B, DictRows, EventCounts
+from tests.unit.projections.kit import ORDER_A, ORDER_B, DictRows, EventCounts
 
 TABLE = EventCounts.counts
 
