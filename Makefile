@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration services-up services-down services-status bench clean
+.PHONY: run test test-unit test-integration lint services-up services-down services-status bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 ## Services up, then the whole suite.
 test: $(STAMP) services-up
 	$(BIN)/pytest -q tests
+
+## ruff (lint + import order, 120 columns) and mypy (strict), as configured in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ## The fast loop: unit tests only, no services.
 test-unit: $(STAMP)
