@@ -18,8 +18,8 @@ from adapters.config import Settings
 from adapters.eventstore.source import EmbeddedSource
 from adapters.eventstore.wiring import open_orders
 from adapters.kafka.source import KafkaSource
-from adapters.relay.positions import CheckpointStore, open_checkpoints
 from adapters.registry import discover
+from adapters.relay.positions import CheckpointStore, open_checkpoints
 from adapters.sql.engines import READ_ONLY, create_read_model_engine
 from domain.application import Orders
 from projections.contract import Projection

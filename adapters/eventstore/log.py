@@ -9,6 +9,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain.application import Orders
 
+
 class StoredRow(NamedTuple):
     """One stored event as the log holds it."""
 

@@ -46,7 +46,6 @@ from sqlalchemy import (
 )
 
 
-
 class Target(StrEnum):
     """Which tables a checkpoint, a dead letter or a batch belongs to."""
 
