@@ -12,7 +12,7 @@ from adapters.relay.messages import (
     outgoing_message,
 )
 from domain.events import EVENT_TYPES, event_id_for, record_of
-from tests.unit.relay.notifications import (
+from tests.unit.adapters.notifications import (
     as_notification,
     as_v1_placed,
     compressing_orders,
@@ -67,7 +67,7 @@ def test_headers_repeat_the_envelope_fields_in_their_order():
 
 def test_event_ids_are_derived_from_order_id_and_version():
     stored, messages, _ = _messages()
-    for row, m in zip(stored, messages):
+    for row, m in zip(stored, messages, strict=True):
         assert json.loads(m.value)["event_id"] == event_id_for(row[1], row[2])
 
 
