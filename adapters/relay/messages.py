@@ -1,4 +1,4 @@
-"""The relay's pure parts: stored row -> message, the acknowledged prefix, lag, backoff."""
+"""The relay's pure parts: stored row -> message, the acknowledged prefix, lag."""
 
 from __future__ import annotations
 
@@ -87,14 +87,3 @@ def lag(checkpoint: int, newest: int | None) -> int:
     """Notification ids not yet published (an upper bound: gaps count too)."""
     return max(0, (newest or 0) - checkpoint)
 
-
-@dataclass(frozen=True)
-class Backoff:
-    """Capped exponential backoff: ``initial * factor**attempt``, at most ``maximum`` seconds."""
-
-    initial: float = 0.2
-    maximum: float = 5.0
-    factor: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        return min(self.maximum, self.initial * self.factor ** max(0, attempt))

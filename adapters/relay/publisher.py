@@ -18,9 +18,10 @@ from adapters.config import Settings
 from adapters.eventstore.log import StoredLog
 from adapters.kafka.partitioner import KeyPartitioner
 from adapters.kafka.topics import FiniteRetentionError, TopicProvisioningError, ensure_topic
-from adapters.relay.messages import Backoff, OutgoingMessage, checkpoint_after, encoder_for, messages_of
+from adapters.relay.messages import OutgoingMessage, checkpoint_after, encoder_for, messages_of
 from adapters.relay.positions import CheckpointStore
-from adapters.relay.wakers import Waker, make_waker, sleep_unless
+from adapters.relay.retry import Backoff, Retrier, describe
+from adapters.relay.wakers import Waker, make_waker
 from domain.application import Orders
 
 log = logging.getLogger("orderstream.relay")
@@ -99,16 +100,15 @@ class Relay:
         """Publish until ``stop`` is set (or, with ``once``, until the backlog is out)."""
         stop = stop or asyncio.Event()
         _freeze_long_lived_objects()
+        retrier = Retrier(self.tuning.backoff, self.tuning.once_patience if once else None, self._unavailable)
         try:
             self.report.checkpoint = self._saved = await self._in_db(self.checkpoints.load, self.topic)
             target = None
             if once:
                 target = (await self._in_db(self.orders.recorder.max_notification_id)) or 0
-            if not await self._provision(stop, once):
+            if not await self._provision(stop, retrier):
                 return self.report
             await self.waker.start()
-            attempt = 0
-            failing_since: float | None = None
             while not stop.is_set():
                 if target is not None and self.report.checkpoint >= target:
                     break
@@ -117,15 +117,7 @@ class Relay:
                     await producer.start()
                 except KafkaError as e:
                     await self._close_producer(producer)
-                    failing_since = failing_since or time.monotonic()
-                    self._give_up_if_once(once, failing_since, e)
-                    delay = self.tuning.backoff.delay(attempt)
-                    attempt += 1
-                    log.warning(
-                        "Kafka at %s unreachable (%s); retry %d in %.1fs; checkpoint stays at %d",
-                        self.settings.kafka_bootstrap, _describe(e), attempt, delay, self.report.checkpoint,
-                    )
-                    await sleep_unless(stop, delay)
+                    await retrier.failed(e, stop, self._log_unreachable)
                     continue
                 log.info(
                     "publishing to %s from notification %d%s",
@@ -134,19 +126,10 @@ class Relay:
                 )
                 try:
                     await self._pump(producer, stop, target)
-                    attempt, failing_since = 0, None
+                    retrier.succeeded()
                 except (PublishError, KafkaError) as e:
                     self.report.producer_restarts += 1
-                    failing_since = failing_since or time.monotonic()
-                    self._give_up_if_once(once, failing_since, e)
-                    delay = self.tuning.backoff.delay(attempt)
-                    attempt += 1
-                    log.warning(
-                        "publishing failed (%s); restarting the producer in %.1fs from checkpoint %d "
-                        "(retry %d; the tail after it is re-published)",
-                        _describe(e), delay, self.report.checkpoint, attempt,
-                    )
-                    await sleep_unless(stop, delay)
+                    await retrier.failed(e, stop, self._log_restart)
                 finally:
                     await self._close_producer(producer)
             log.info("stopped at checkpoint %d (%d messages published)", self.report.checkpoint, self.report.published)
@@ -156,38 +139,49 @@ class Relay:
             await self._in_db(self.checkpoints.close)
             self._db.shutdown(wait=True)
 
-    def _give_up_if_once(self, once: bool, failing_since: float, error: BaseException) -> None:
-        """With ``once`` (a job that must end), stop retrying after ``once_patience`` seconds."""
-        if once and time.monotonic() - failing_since >= self.tuning.once_patience:
-            raise KafkaUnavailableError(
-                f"Kafka at {self.settings.kafka_bootstrap} unusable for "
-                f"{self.tuning.once_patience:.0f} s ({_describe(error)}); nothing is lost: "
-                f"the checkpoint stays at {self.report.checkpoint}, run again when Kafka is up"
-            )
+    def _unavailable(self, error: BaseException) -> KafkaUnavailableError:
+        """Why a ``once`` run (a job that must end) stops retrying."""
+        return KafkaUnavailableError(
+            f"Kafka at {self.settings.kafka_bootstrap} unusable for "
+            f"{self.tuning.once_patience:.0f} s ({describe(error)}); nothing is lost: "
+            f"the checkpoint stays at {self.report.checkpoint}, run again when Kafka is up"
+        )
 
-    async def _provision(self, stop: asyncio.Event, once: bool = False) -> bool:
+    async def _provision(self, stop: asyncio.Event, retrier: Retrier) -> bool:
         """Create or check the topic, retrying while Kafka is unreachable; False if stopped."""
-        attempt = 0
-        failing_since = time.monotonic()
+        retrier.start_clock()
         while not stop.is_set():
             try:
                 await ensure_topic(
                     self.settings.kafka_bootstrap, self.topic, self.settings.topic_partitions,
                     self.settings.allow_finite_retention,
                 )
+                retrier.succeeded()
                 return True
             except (FiniteRetentionError, TopicProvisioningError):
                 raise
             except (KafkaError, OSError) as e:
-                self._give_up_if_once(once, failing_since, e)
-                delay = self.tuning.backoff.delay(attempt)
-                attempt += 1
-                log.warning(
-                    "cannot check topic %s on %s (%s); retry %d in %.1fs",
-                    self.topic, self.settings.kafka_bootstrap, _describe(e), attempt, delay,
-                )
-                await sleep_unless(stop, delay)
+                await retrier.failed(e, stop, self._log_unchecked_topic)
         return False
+
+    def _log_unchecked_topic(self, error: BaseException, retry: int, delay: float) -> None:
+        log.warning(
+            "cannot check topic %s on %s (%s); retry %d in %.1fs",
+            self.topic, self.settings.kafka_bootstrap, describe(error), retry, delay,
+        )
+
+    def _log_unreachable(self, error: BaseException, retry: int, delay: float) -> None:
+        log.warning(
+            "Kafka at %s unreachable (%s); retry %d in %.1fs; checkpoint stays at %d",
+            self.settings.kafka_bootstrap, describe(error), retry, delay, self.report.checkpoint,
+        )
+
+    def _log_restart(self, error: BaseException, retry: int, delay: float) -> None:
+        log.warning(
+            "publishing failed (%s); restarting the producer in %.1fs from checkpoint %d "
+            "(retry %d; the tail after it is re-published)",
+            describe(error), delay, self.report.checkpoint, retry,
+        )
 
     def _producer(self) -> AIOKafkaProducer:
         t = self.tuning
@@ -207,7 +201,7 @@ class Relay:
         try:
             await asyncio.wait_for(producer.stop(), timeout=5)
         except (TimeoutError, KafkaError) as e:
-            log.warning("abandoned the producer without a clean stop (%s)", _describe(e))
+            log.warning("abandoned the producer without a clean stop (%s)", describe(e))
 
     # ---- the inner loop: read, send, acknowledge ------------------------
 
@@ -261,7 +255,7 @@ class Relay:
                     task.cancel()
             [saved] = await asyncio.gather(saver, return_exceptions=True)
             if isinstance(saved, Exception):
-                log.warning("writing the checkpoint failed (%s); trying once more", _describe(saved))
+                log.warning("writing the checkpoint failed (%s); trying once more", describe(saved))
             await self._save_checkpoint()
 
     async def _send(
@@ -359,7 +353,7 @@ class Relay:
             self.report.checkpoint = new  # written by _save_periodically
         failed = next((f for f in pending.futures if f.cancelled() or f.exception() is not None), None)
         if failed is not None:
-            reason = "cancelled" if failed.cancelled() else _describe(failed.exception())
+            reason = "cancelled" if failed.cancelled() else describe(failed.exception())
             raise PublishError(f"Kafka refused a message after notification {new}: {reason}")
 
     async def _save_periodically(self) -> None:
@@ -390,12 +384,3 @@ def _freeze_long_lived_objects() -> None:
     gc.collect()
     gc.freeze()
 
-
-def _describe(e: BaseException | None) -> str:
-    if e is None:
-        return "unknown error"
-    name = type(e).__name__
-    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    if text.startswith(name):  # aiokafka errors already name themselves
-        return text
-    return f"{name}: {text}" if text else name

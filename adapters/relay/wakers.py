@@ -7,7 +7,7 @@ import logging
 from abc import ABC, abstractmethod
 
 from adapters.config import PostgresLocation, Settings
-from adapters.relay.messages import Backoff
+from adapters.relay.retry import Backoff, sleep_unless
 from domain.application import Orders
 
 log = logging.getLogger("orderstream.relay")
@@ -117,9 +117,3 @@ def make_waker(settings: Settings, orders: Orders) -> Waker:
         return PostgresListenWaker(settings.postgres, orders.recorder.channel_name)
     return PollingWaker(settings.relay_poll_interval)
 
-
-async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
