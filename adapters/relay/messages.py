@@ -1,8 +1,8 @@
-"""The relay's pure parts: stored row -> message, the acknowledged prefix, lag."""
+"""The relay's pure parts: stored row -> message, lag."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from adapters.eventstore.decoding import current_version, decoder_for, split_state, stores_plain_json
@@ -64,23 +64,6 @@ def encoder_for(orders: Orders) -> Callable[[StoredRow], OutgoingMessage]:
 def messages_of(rows: Iterable[StoredRow], encode_row: Callable[[StoredRow], OutgoingMessage]) -> list[OutgoingMessage]:
     """The messages of stored ``rows``, in log order; ``encode_row`` is ``encoder_for(orders)``."""
     return [encode_row(row) for row in rows]
-
-
-def checkpoint_after(checkpoint: int, outcomes: Sequence[tuple[int, bool]]) -> int:
-    """The checkpoint once a batch is settled: the last position of its acknowledged prefix.
-
-    ``outcomes`` are ``(position, acknowledged)`` in log order. A message that
-    failed stops the advance there, even if later ones were acknowledged: the
-    checkpoint promises that *everything* up to it is in Kafka.
-    """
-    new = checkpoint
-    for position, acknowledged in outcomes:
-        if not acknowledged:
-            break
-        if position <= new:
-            raise ValueError(f"positions must increase past the checkpoint {new}, got {position}")
-        new = position
-    return new
 
 
 def lag(checkpoint: int, newest: int | None) -> int:

@@ -8,6 +8,7 @@ from adapters.kafka.envelope import HEADER_FIELDS, decode, encode
 from adapters.relay.messages import (
     OutgoingMessage,
     encoder_for,
+    lag,
     messages_of,
     outgoing_message,
 )
@@ -98,3 +99,11 @@ def test_compressed_stores_are_published_as_the_envelope_of_their_domain_records
     one_of_each(orders)
     stored = notifications(orders)
     assert messages_of(stored, encoder_for(orders)) == [reference_message(row, orders) for row in stored]
+
+
+def test_lag_counts_notification_ids_after_the_checkpoint():
+    assert lag(checkpoint=40, newest=45) == 5
+
+
+def test_lag_of_an_empty_store_is_zero():
+    assert lag(checkpoint=0, newest=None) == 0
