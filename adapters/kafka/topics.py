@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import for_code
 
-log = logging.getLogger("orderstream.relay")
+log = logging.getLogger(__name__)
 
 TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 CHECKED_CONFIGS = ("retention.ms", "retention.bytes", "cleanup.policy")

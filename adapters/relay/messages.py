@@ -1,4 +1,9 @@
-"""The relay's pure parts: stored row -> message, lag."""
+"""Stored row -> Kafka message, and the relay's lag: pure functions, no I/O.
+
+One message per stored event, in the envelope of docs/envelope.md: key = order
+id, ``position`` = notification id, ``event_id`` derived from order id and
+version, so a re-published event is recognisably the same event.
+"""
 
 from __future__ import annotations
 
@@ -69,4 +74,3 @@ def messages_of(rows: Iterable[StoredRow], encode_row: Callable[[StoredRow], Out
 def lag(checkpoint: int, newest: int | None) -> int:
     """Notification ids not yet published (an upper bound: gaps count too)."""
     return max(0, (newest or 0) - checkpoint)
-

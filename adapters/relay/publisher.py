@@ -35,7 +35,7 @@ from adapters.relay.tuning import RelayTuning
 from adapters.relay.wakers import Waker, make_waker
 from domain.application import Orders
 
-log = logging.getLogger("orderstream.relay")
+log = logging.getLogger(__name__)
 
 __all__ = ["KafkaUnavailableError", "PublishError", "Relay", "RelayReport", "RelayTuning"]
 
@@ -226,14 +226,11 @@ class Relay:
 
 
 def _freeze_long_lived_objects() -> None:
-    """Keep what exists at start (modules, clients, the application) out of the collector's passes.
+    """Keep what exists at start (modules, clients, the application) out of the cyclic collector's full passes.
 
-    Every published event allocates a dozen containers, so the cyclic
-    collector runs often, and its full passes walk every object in the
-    process: freezing cut the relay's CPU time for 100,000 events from 3.31 s
-    to 3.08 s (mean of 4 interleaved runs each). Frozen objects are still freed by reference counting;
-    only cycles among them would outlive the process's need for them.
+    The per-event allocations trigger those passes often, each walks every
+    object in the process, and frozen objects are still freed by reference
+    counting: see docs/benchmarks.md#relay-gc-freeze.
     """
     gc.collect()
     gc.freeze()
-

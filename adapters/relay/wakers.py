@@ -1,4 +1,9 @@
-"""What wakes the relay when the log may have grown: LISTEN/NOTIFY on PostgreSQL, polling on SQLite."""
+"""What wakes the relay when the log may have grown: LISTEN/NOTIFY on PostgreSQL, polling on SQLite.
+
+A waker only shortens waits: the relay reads everything after its position
+whenever it wakes, so a lost or duplicate signal delays publishing at most by
+the poll interval and never skips or repeats an event.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from adapters.config import PostgresLocation, Settings
 from adapters.relay.retry import Backoff, sleep_unless
 from domain.application import Orders
 
-log = logging.getLogger("orderstream.relay")
+log = logging.getLogger(__name__)
 
 
 class Waker(ABC):
