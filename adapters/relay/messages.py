@@ -1,8 +1,13 @@
-"""The relay's pure parts: stored row -> message, the acknowledged prefix, lag, backoff."""
+"""Stored row -> Kafka message, and the relay's lag: pure functions, no I/O.
+
+One message per stored event, in the envelope of docs/envelope.md: key = order
+id, ``position`` = notification id, ``event_id`` derived from order id and
+version, so a re-published event is recognisably the same event.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from adapters.eventstore.decoding import current_version, decoder_for, split_state, stores_plain_json
@@ -66,35 +71,6 @@ def messages_of(rows: Iterable[StoredRow], encode_row: Callable[[StoredRow], Out
     return [encode_row(row) for row in rows]
 
 
-def checkpoint_after(checkpoint: int, outcomes: Sequence[tuple[int, bool]]) -> int:
-    """The checkpoint once a batch is settled: the last position of its acknowledged prefix.
-
-    ``outcomes`` are ``(position, acknowledged)`` in log order. A message that
-    failed stops the advance there, even if later ones were acknowledged: the
-    checkpoint promises that *everything* up to it is in Kafka.
-    """
-    new = checkpoint
-    for position, acknowledged in outcomes:
-        if not acknowledged:
-            break
-        if position <= new:
-            raise ValueError(f"positions must increase past the checkpoint {new}, got {position}")
-        new = position
-    return new
-
-
 def lag(checkpoint: int, newest: int | None) -> int:
     """Notification ids not yet published (an upper bound: gaps count too)."""
     return max(0, (newest or 0) - checkpoint)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Capped exponential backoff: ``initial * factor**attempt``, at most ``maximum`` seconds."""
-
-    initial: float = 0.2
-    maximum: float = 5.0
-    factor: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        return min(self.maximum, self.initial * self.factor ** max(0, attempt))

@@ -1,11 +1,18 @@
-"""Where the relay keeps how far it published: a table in the event-store database."""
+"""Where the relay keeps how far it published: one row per topic in the event-store database.
+
+The port :class:`CheckpointStore`, and its one implementation
+:class:`CheckpointTable` over a DB-API connection; SQLite and PostgreSQL
+differ only in their SQL (:data:`SQLITE`, :data:`POSTGRES`). ``save`` never
+moves a checkpoint backwards, so a repeated or late write is harmless.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from adapters.config import PostgresLocation, Settings
 
@@ -33,88 +40,113 @@ class CheckpointStore(ABC):
         pass
 
 
-class SQLiteCheckpoints(CheckpointStore):
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
+class CheckpointSql(NamedTuple):
+    """The checkpoint table's statements in one database's dialect."""
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self._path), timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
-                "topic TEXT PRIMARY KEY, notification_id INTEGER NOT NULL, "
-                "updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-            )
-            self._conn = conn
-        return self._conn
-
-    def load(self, topic: str) -> int:
-        row = self._connection().execute(
-            f"SELECT notification_id FROM {CHECKPOINT_TABLE} WHERE topic = ?", (topic,)
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def save(self, topic: str, notification_id: int) -> None:
-        self._connection().execute(
-            f"INSERT INTO {CHECKPOINT_TABLE} (topic, notification_id) VALUES (?, ?) "
-            "ON CONFLICT (topic) DO UPDATE SET "
-            "notification_id = max(notification_id, excluded.notification_id), "
-            "updated_at = CURRENT_TIMESTAMP",
-            (topic, notification_id),
-        )
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    create: str
+    load: str
+    save: str  # an upsert that keeps the larger notification id
 
 
-class PostgresCheckpoints(CheckpointStore):
-    def __init__(self, location: PostgresLocation) -> None:
-        self._location = location
+SQLITE = CheckpointSql(
+    create=(
+        f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
+        "topic TEXT PRIMARY KEY, notification_id INTEGER NOT NULL, "
+        "updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+    ),
+    load=f"SELECT notification_id FROM {CHECKPOINT_TABLE} WHERE topic = ?",
+    save=(
+        f"INSERT INTO {CHECKPOINT_TABLE} (topic, notification_id) VALUES (?, ?) "
+        "ON CONFLICT (topic) DO UPDATE SET "
+        "notification_id = max(notification_id, excluded.notification_id), "
+        "updated_at = CURRENT_TIMESTAMP"
+    ),
+)
+
+POSTGRES = CheckpointSql(
+    create=(
+        f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
+        "topic text PRIMARY KEY, notification_id bigint NOT NULL, "
+        "updated_at timestamptz NOT NULL DEFAULT now())"
+    ),
+    load=f"SELECT notification_id FROM {CHECKPOINT_TABLE} WHERE topic = %s",
+    save=(
+        f"INSERT INTO {CHECKPOINT_TABLE} (topic, notification_id) VALUES (%s, %s) "
+        "ON CONFLICT (topic) DO UPDATE SET "
+        f"notification_id = GREATEST({CHECKPOINT_TABLE}.notification_id, excluded.notification_id), "
+        "updated_at = now()"
+    ),
+)
+
+
+class CheckpointTable(CheckpointStore):
+    """The checkpoint table over a DB-API connection in autocommit mode, opened (and created) on first use.
+
+    ``connect`` opens the connection; ``sql`` is the table's SQL in its
+    dialect. A connection that reports itself closed (psycopg's do, after a
+    lost server) is opened again on the next call.
+    """
+
+    def __init__(self, connect: Callable[[], Any], sql: CheckpointSql) -> None:
+        self._connect = connect
+        self._sql = sql
         self._conn: Any = None
 
-    def _connection(self) -> Any:
-        import psycopg
+    @classmethod
+    def sqlite(cls, path: Path) -> CheckpointTable:
+        def connect() -> sqlite3.Connection:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
 
-        if self._conn is None or self._conn.closed:
-            pg = self._location
-            conn = psycopg.connect(
-                host=pg.host, port=pg.port, user=pg.user, password=pg.password, dbname=pg.dbname,
+        return cls(connect, SQLITE)
+
+    @classmethod
+    def postgres(cls, location: PostgresLocation) -> CheckpointTable:
+        def connect() -> Any:
+            import psycopg
+
+            return psycopg.connect(
+                host=location.host, port=location.port, user=location.user, password=location.password,
+                dbname=location.dbname,
                 autocommit=True, connect_timeout=10,
             )
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
-                "topic text PRIMARY KEY, notification_id bigint NOT NULL, "
-                "updated_at timestamptz NOT NULL DEFAULT now())"
-            )
-            self._conn = conn
-        return self._conn
+
+        return cls(connect, POSTGRES)
 
     def load(self, topic: str) -> int:
-        row = self._connection().execute(
-            f"SELECT notification_id FROM {CHECKPOINT_TABLE} WHERE topic = %s", (topic,)
-        ).fetchone()
+        row = self._execute(self._sql.load, (topic,))
         return int(row[0]) if row else 0
 
     def save(self, topic: str, notification_id: int) -> None:
-        self._connection().execute(
-            f"INSERT INTO {CHECKPOINT_TABLE} (topic, notification_id) VALUES (%s, %s) "
-            "ON CONFLICT (topic) DO UPDATE SET "
-            f"notification_id = GREATEST({CHECKPOINT_TABLE}.notification_id, excluded.notification_id), "
-            "updated_at = now()",
-            (topic, notification_id),
-        )
+        self._execute(self._sql.save, (topic, notification_id))
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def _execute(self, statement: str, params: tuple[Any, ...]) -> Any:
+        """Run ``statement``; its first row, if it returns rows."""
+        cursor = self._connection().cursor()
+        try:
+            cursor.execute(statement, params)
+            return cursor.fetchone() if cursor.description is not None else None
+        finally:
+            cursor.close()
+
+    def _connection(self) -> Any:
+        if self._conn is None or getattr(self._conn, "closed", False):
+            conn = self._connect()
+            cursor = conn.cursor()
+            try:
+                cursor.execute(self._sql.create)
+            finally:
+                cursor.close()
+            self._conn = conn
+        return self._conn
 
 
 def open_checkpoints(settings: Settings) -> CheckpointStore:
     if settings.event_store_kind == "sqlite":
-        return SQLiteCheckpoints(settings.sqlite_path)
-    return PostgresCheckpoints(settings.postgres)
+        return CheckpointTable.sqlite(settings.sqlite_path)
+    return CheckpointTable.postgres(settings.postgres)

@@ -1,14 +1,24 @@
-"""The relay loop: read the log, send to Kafka, move the checkpoint after acks."""
+"""The relay's outer loop: provision the topic, start a producer, run the pipeline, restart after failures.
+
+Guarantees (with :mod:`adapters.relay.pipeline`): at-least-once and per-key
+order. The checkpoint is read at start and written only after Kafka
+acknowledged everything up to it, every ``checkpoint_every`` seconds while it
+moves and once when a producer's run ends; every producer starts from the
+checkpoint, so a failure or a crash re-publishes a tail and skips nothing.
+Kafka being unusable is retried with backoff (one :class:`Retrier` for topic
+provisioning, producer start and publishing); with ``once`` the relay gives up
+after ``once_patience`` seconds, keeping its checkpoint. SIGTERM (``stop``)
+lets the batch being sent finish and waits up to ``shutdown_grace`` for acks.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -16,56 +26,29 @@ from aiokafka.errors import KafkaError
 
 from adapters.config import Settings
 from adapters.eventstore.log import StoredLog
-from adapters.kafka.partitioner import KeyPartitioner
 from adapters.kafka.topics import FiniteRetentionError, TopicProvisioningError, ensure_topic
-from adapters.relay.messages import Backoff, OutgoingMessage, checkpoint_after, encoder_for, messages_of
+from adapters.relay.messages import OutgoingMessage, encoder_for, messages_of
+from adapters.relay.pipeline import Pipeline, Progress, PublishError
 from adapters.relay.positions import CheckpointStore
-from adapters.relay.wakers import Waker, make_waker, sleep_unless
+from adapters.relay.retry import Retrier, describe
+from adapters.relay.tuning import RelayTuning
+from adapters.relay.wakers import Waker, make_waker
 from domain.application import Orders
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class RelayTuning:
-    """Throughput knobs, measured by bench/relay.py (see docs/relay.md)."""
-
-    read_limit: int = 2000            # notifications per select
-    max_in_flight_batches: int = 8    # read batches sent but not yet acknowledged
-    linger_ms: int = 2
-    max_batch_size: int = 512 * 1024  # bytes per partition batch (broker limit ~1 MiB)
-    request_timeout_ms: int = 40000
-    backoff: Backoff = field(default_factory=Backoff)
-    shutdown_grace: float = 30.0      # seconds to wait for acks after SIGTERM
-    stall_log_after: float = 2.0      # seconds without acks before logging the wait
-    once_patience: float = 60.0       # with --once: seconds Kafka may stay unusable before giving up
-    # Seconds between checkpoint writes while publishing (and one at the end):
-    # a crash re-publishes at most about this much more. One write per
-    # acknowledged batch was ~100 commits/s at 200 events/s, each delaying the
-    # next read on the database thread.
-    checkpoint_every: float = 0.1
+__all__ = ["KafkaUnavailableError", "PublishError", "Relay", "RelayReport", "RelayTuning"]
 
 
 @dataclass
-class RelayReport:
-    checkpoint: int
-    published: int = 0
+class RelayReport(Progress):
+    """What a run did: its checkpoint, the messages published and the producers restarted."""
+
     producer_restarts: int = 0
 
 
 class KafkaUnavailableError(RuntimeError):
     """With ``once``: Kafka stayed unusable for too long; the checkpoint is kept."""
-
-
-class PublishError(RuntimeError):
-    """Kafka did not take a message; the relay restarts its producer from the checkpoint."""
-
-
-@dataclass
-class _Pending:
-    positions: list[int]               # in log order
-    futures: list[asyncio.Future[Any]]  # one per record batch handed to the producer
-    batch_of: list[int]                # positions[i] travels in futures[batch_of[i]]
 
 
 class Relay:
@@ -93,22 +76,19 @@ class Relay:
         # connection are used from it only, never from the event loop.
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-db")
 
-    # ---- the outer loop: (re)start, back off, stop ----------------------
-
     async def run(self, stop: asyncio.Event | None = None, once: bool = False) -> RelayReport:
         """Publish until ``stop`` is set (or, with ``once``, until the backlog is out)."""
         stop = stop or asyncio.Event()
         _freeze_long_lived_objects()
+        retrier = Retrier(self.tuning.backoff, self.tuning.once_patience if once else None, self._unavailable)
         try:
             self.report.checkpoint = self._saved = await self._in_db(self.checkpoints.load, self.topic)
             target = None
             if once:
                 target = (await self._in_db(self.orders.recorder.max_notification_id)) or 0
-            if not await self._provision(stop, once):
+            if not await self._provision(stop, retrier):
                 return self.report
             await self.waker.start()
-            attempt = 0
-            failing_since: float | None = None
             while not stop.is_set():
                 if target is not None and self.report.checkpoint >= target:
                     break
@@ -117,15 +97,7 @@ class Relay:
                     await producer.start()
                 except KafkaError as e:
                     await self._close_producer(producer)
-                    failing_since = failing_since or time.monotonic()
-                    self._give_up_if_once(once, failing_since, e)
-                    delay = self.tuning.backoff.delay(attempt)
-                    attempt += 1
-                    log.warning(
-                        "Kafka at %s unreachable (%s); retry %d in %.1fs; checkpoint stays at %d",
-                        self.settings.kafka_bootstrap, _describe(e), attempt, delay, self.report.checkpoint,
-                    )
-                    await sleep_unless(stop, delay)
+                    await retrier.failed(e, stop, self._log_unreachable)
                     continue
                 log.info(
                     "publishing to %s from notification %d%s",
@@ -133,20 +105,11 @@ class Relay:
                     f" up to {target}" if target is not None else "",
                 )
                 try:
-                    await self._pump(producer, stop, target)
-                    attempt, failing_since = 0, None
+                    await self._publish(producer, stop, target)
+                    retrier.succeeded()
                 except (PublishError, KafkaError) as e:
                     self.report.producer_restarts += 1
-                    failing_since = failing_since or time.monotonic()
-                    self._give_up_if_once(once, failing_since, e)
-                    delay = self.tuning.backoff.delay(attempt)
-                    attempt += 1
-                    log.warning(
-                        "publishing failed (%s); restarting the producer in %.1fs from checkpoint %d "
-                        "(retry %d; the tail after it is re-published)",
-                        _describe(e), delay, self.report.checkpoint, attempt,
-                    )
-                    await sleep_unless(stop, delay)
+                    await retrier.failed(e, stop, self._log_restart)
                 finally:
                     await self._close_producer(producer)
             log.info("stopped at checkpoint %d (%d messages published)", self.report.checkpoint, self.report.published)
@@ -156,38 +119,49 @@ class Relay:
             await self._in_db(self.checkpoints.close)
             self._db.shutdown(wait=True)
 
-    def _give_up_if_once(self, once: bool, failing_since: float, error: BaseException) -> None:
-        """With ``once`` (a job that must end), stop retrying after ``once_patience`` seconds."""
-        if once and time.monotonic() - failing_since >= self.tuning.once_patience:
-            raise KafkaUnavailableError(
-                f"Kafka at {self.settings.kafka_bootstrap} unusable for "
-                f"{self.tuning.once_patience:.0f} s ({_describe(error)}); nothing is lost: "
-                f"the checkpoint stays at {self.report.checkpoint}, run again when Kafka is up"
-            )
+    def _unavailable(self, error: BaseException) -> KafkaUnavailableError:
+        """Why a ``once`` run (a job that must end) stops retrying."""
+        return KafkaUnavailableError(
+            f"Kafka at {self.settings.kafka_bootstrap} unusable for "
+            f"{self.tuning.once_patience:.0f} s ({describe(error)}); nothing is lost: "
+            f"the checkpoint stays at {self.report.checkpoint}, run again when Kafka is up"
+        )
 
-    async def _provision(self, stop: asyncio.Event, once: bool = False) -> bool:
+    async def _provision(self, stop: asyncio.Event, retrier: Retrier) -> bool:
         """Create or check the topic, retrying while Kafka is unreachable; False if stopped."""
-        attempt = 0
-        failing_since = time.monotonic()
+        retrier.start_clock()
         while not stop.is_set():
             try:
                 await ensure_topic(
                     self.settings.kafka_bootstrap, self.topic, self.settings.topic_partitions,
                     self.settings.allow_finite_retention,
                 )
+                retrier.succeeded()
                 return True
             except (FiniteRetentionError, TopicProvisioningError):
                 raise
             except (KafkaError, OSError) as e:
-                self._give_up_if_once(once, failing_since, e)
-                delay = self.tuning.backoff.delay(attempt)
-                attempt += 1
-                log.warning(
-                    "cannot check topic %s on %s (%s); retry %d in %.1fs",
-                    self.topic, self.settings.kafka_bootstrap, _describe(e), attempt, delay,
-                )
-                await sleep_unless(stop, delay)
+                await retrier.failed(e, stop, self._log_unchecked_topic)
         return False
+
+    def _log_unchecked_topic(self, error: BaseException, retry: int, delay: float) -> None:
+        log.warning(
+            "cannot check topic %s on %s (%s); retry %d in %.1fs",
+            self.topic, self.settings.kafka_bootstrap, describe(error), retry, delay,
+        )
+
+    def _log_unreachable(self, error: BaseException, retry: int, delay: float) -> None:
+        log.warning(
+            "Kafka at %s unreachable (%s); retry %d in %.1fs; checkpoint stays at %d",
+            self.settings.kafka_bootstrap, describe(error), retry, delay, self.report.checkpoint,
+        )
+
+    def _log_restart(self, error: BaseException, retry: int, delay: float) -> None:
+        log.warning(
+            "publishing failed (%s); restarting the producer in %.1fs from checkpoint %d "
+            "(retry %d; the tail after it is re-published)",
+            describe(error), delay, self.report.checkpoint, retry,
+        )
 
     def _producer(self) -> AIOKafkaProducer:
         t = self.tuning
@@ -207,160 +181,33 @@ class Relay:
         try:
             await asyncio.wait_for(producer.stop(), timeout=5)
         except (TimeoutError, KafkaError) as e:
-            log.warning("abandoned the producer without a clean stop (%s)", _describe(e))
+            log.warning("abandoned the producer without a clean stop (%s)", describe(e))
 
-    # ---- the inner loop: read, send, acknowledge ------------------------
-
-    async def _pump(self, producer: AIOKafkaProducer, stop: asyncio.Event, target: int | None) -> None:
-        """Send read batches while earlier ones await their acks; settle them in order.
-
-        Returns when ``stop`` is set or ``target`` is published; raises
-        :class:`PublishError` (or a KafkaError) when Kafka refused a message.
-        """
-        queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
-        slots = asyncio.Semaphore(self.tuning.max_in_flight_batches)
-        acker = asyncio.create_task(self._acknowledge(queue, slots), name="relay-acker")
-        sender = asyncio.create_task(self._send(producer, queue, slots, stop, target), name="relay-sender")
+    async def _publish(self, producer: AIOKafkaProducer, stop: asyncio.Event, target: int | None) -> None:
+        """Run the pipeline on ``producer`` while the checkpoint is saved periodically, and once at the end."""
+        pipeline = Pipeline(producer, self.topic, self._read_after, self.waker, self.tuning, self.report)
+        pumping = asyncio.create_task(pipeline.run(stop, target), name="relay-pipeline")
         saver = asyncio.create_task(self._save_periodically(), name="relay-checkpoints")
-        stopping = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait({acker, sender, saver, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({pumping, saver}, return_when=asyncio.FIRST_COMPLETED)
             if saver.done():
                 saver.result()  # the checkpoint store failed
-            if stopping.done() and not acker.done():
-                # Let the batch being handed over finish, so the checkpoint covers all
-                # that was sent (unless Kafka is so slow that send() itself blocks).
-                await asyncio.wait({sender, acker}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
-            if not sender.done():
-                # The acker failed, or send() is blocked. Messages the sender handed
-                # to the producer but not yet to the acker are after the checkpoint:
-                # at worst they are published twice.
-                sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
-            queue.put_nowait(None)
-            if acker.done():
-                acker.result()
-            send_error = None if sender.cancelled() else sender.exception()
-            grace = None if (target is not None and send_error is None and not stop.is_set()) else self.tuning.shutdown_grace
-            done, _ = await asyncio.wait({acker}, timeout=grace)
-            if not done:
-                acker.cancel()
-                await asyncio.gather(acker, return_exceptions=True)
-                log.warning(
-                    "Kafka did not acknowledge the in-flight messages within %.0fs; stopping at "
-                    "checkpoint %d (they will be published again)", grace, self.report.checkpoint,
-                )
-            else:
-                acker.result()
-            if send_error is not None:
-                raise send_error
+            await pumping
         finally:
-            stopping.cancel()
-            for task in (sender, acker, saver):
+            for task in (pumping, saver):
                 if not task.done():
                     task.cancel()
+            await asyncio.gather(pumping, return_exceptions=True)
             [saved] = await asyncio.gather(saver, return_exceptions=True)
             if isinstance(saved, Exception):
-                log.warning("writing the checkpoint failed (%s); trying once more", _describe(saved))
+                log.warning("writing the checkpoint failed (%s); trying once more", describe(saved))
             await self._save_checkpoint()
-
-    async def _send(
-        self, producer: AIOKafkaProducer, queue: asyncio.Queue[_Pending | None],
-        slots: asyncio.Semaphore, stop: asyncio.Event, target: int | None,
-    ) -> None:
-        position = self.report.checkpoint
-        partitioner = KeyPartitioner(sorted(await producer.partitions_for(self.topic)))
-        prefetched: asyncio.Future[list[OutgoingMessage]] | None = None
-        try:
-            while not stop.is_set():
-                if target is not None and position >= target:
-                    return
-                if prefetched is None:
-                    self.waker.arm()
-                    messages = await self._read_after(position)
-                else:
-                    messages, prefetched = await prefetched, None
-                if not messages:
-                    await self.waker.wait(stop)
-                    continue
-                position = messages[-1].position
-                if len(messages) == self.tuning.read_limit:
-                    # More is waiting: read it while this batch goes to Kafka.
-                    prefetched = asyncio.ensure_future(self._read_after(position))
-                await slots.acquire()
-                queue.put_nowait(await self._send_batch(producer, partitioner, messages))
-        finally:
-            if prefetched is not None:
-                prefetched.cancel()
-
-    async def _send_batch(
-        self, producer: AIOKafkaProducer, partitioner: KeyPartitioner, messages: list[OutgoingMessage]
-    ) -> _Pending:
-        """Hand ``messages`` to the producer as one record batch per partition (and more if full).
-
-        Same idempotent, ordered delivery as ``producer.send``, without a future
-        and a coroutine per message: the per-message path costs more than the
-        encoding. Keys are partitioned exactly as ``producer.send`` would.
-        """
-        builders: dict[int, Any] = {}
-        futures: list[asyncio.Future[Any]] = []
-        current: dict[int, int] = {}  # partition -> index in futures of its open builder
-        batch_of: list[int] = []
-        for m in messages:
-            p = partitioner(m.key)
-            builder = builders.get(p)
-            if builder is None or builder.append(timestamp=None, key=m.key, value=m.value, headers=m.headers) is None:
-                if builder is not None:
-                    futures[current[p]] = await producer.send_batch(builder, self.topic, partition=p)
-                builder = builders[p] = producer.create_batch()
-                if builder.append(timestamp=None, key=m.key, value=m.value, headers=m.headers) is None:
-                    raise PublishError(f"notification {m.position} does not fit in one record batch")
-                current[p] = len(futures)
-                futures.append(None)  # type: ignore[arg-type]
-            batch_of.append(current[p])
-        for p, builder in builders.items():
-            futures[current[p]] = await producer.send_batch(builder, self.topic, partition=p)
-        return _Pending(positions=[m.position for m in messages], futures=futures, batch_of=batch_of)
 
     async def _read_after(self, after: int) -> list[OutgoingMessage]:
         return await self._in_db(self._read, after)
 
     def _read(self, after: int) -> list[OutgoingMessage]:
         return messages_of(self._log.read(after, self.tuning.read_limit, inclusive=False), self._encode)
-
-    async def _acknowledge(self, queue: asyncio.Queue[_Pending | None], slots: asyncio.Semaphore) -> None:
-        while True:
-            pending = await queue.get()
-            if pending is None:
-                return
-            await self._settle(pending)
-            slots.release()
-
-    async def _settle(self, pending: _Pending) -> None:
-        waiting = set(pending.futures)
-        started = time.monotonic()
-        attempt = 0
-        while waiting:
-            timeout = self.tuning.stall_log_after if attempt == 0 else self.tuning.backoff.delay(attempt + 3)
-            _, waiting = await asyncio.wait(waiting, timeout=timeout)
-            if waiting:
-                attempt += 1
-                unacked = sum(1 for b in pending.batch_of if pending.futures[b] in waiting)
-                log.warning(
-                    "Kafka has not acknowledged %d of %d messages for %.0fs (broker unreachable?); "
-                    "producer retrying, checkpoint stays at %d",
-                    unacked, len(pending.positions), time.monotonic() - started, self.report.checkpoint,
-                )
-        ok = [not f.cancelled() and f.exception() is None for f in pending.futures]
-        outcomes = [(p, ok[b]) for p, b in zip(pending.positions, pending.batch_of)]
-        new = checkpoint_after(self.report.checkpoint, outcomes)
-        if new != self.report.checkpoint:
-            self.report.published += sum(1 for p, ok in outcomes if ok and p <= new)
-            self.report.checkpoint = new  # written by _save_periodically
-        failed = next((f for f in pending.futures if f.cancelled() or f.exception() is not None), None)
-        if failed is not None:
-            reason = "cancelled" if failed.cancelled() else _describe(failed.exception())
-            raise PublishError(f"Kafka refused a message after notification {new}: {reason}")
 
     async def _save_periodically(self) -> None:
         while True:
@@ -379,23 +226,11 @@ class Relay:
 
 
 def _freeze_long_lived_objects() -> None:
-    """Keep what exists at start (modules, clients, the application) out of the collector's passes.
+    """Keep what exists at start (modules, clients, the application) out of the cyclic collector's full passes.
 
-    Every published event allocates a dozen containers, so the cyclic
-    collector runs often, and its full passes walk every object in the
-    process: freezing cut the relay's CPU time for 100,000 events from 3.31 s
-    to 3.08 s (mean of 4 interleaved runs each). Frozen objects are still freed by reference counting;
-    only cycles among them would outlive the process's need for them.
+    The per-event allocations trigger those passes often, each walks every
+    object in the process, and frozen objects are still freed by reference
+    counting: see docs/benchmarks.md#relay-gc-freeze.
     """
     gc.collect()
     gc.freeze()
-
-
-def _describe(e: BaseException | None) -> str:
-    if e is None:
-        return "unknown error"
-    name = type(e).__name__
-    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    if text.startswith(name):  # aiokafka errors already name themselves
-        return text
-    return f"{name}: {text}" if text else name

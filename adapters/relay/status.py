@@ -1,4 +1,4 @@
-"""The relay's progress: checkpoint, newest notification, lag."""
+"""``orders relay status``: the relay's checkpoint, the newest notification id and the lag between them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from domain.application import Orders
 
 @dataclass(frozen=True)
 class RelayStatus:
+    """The relay's progress on ``topic`` (``lag``: notification ids after the checkpoint, gaps included)."""
+
     topic: str
     checkpoint: int
     newest: int

@@ -1,4 +1,9 @@
-"""What wakes the relay when the log may have grown: LISTEN/NOTIFY on PostgreSQL, polling on SQLite."""
+"""What wakes the relay when the log may have grown: LISTEN/NOTIFY on PostgreSQL, polling on SQLite.
+
+A waker only shortens waits: the relay reads everything after its position
+whenever it wakes, so a lost or duplicate signal delays publishing at most by
+the poll interval and never skips or repeats an event.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import logging
 from abc import ABC, abstractmethod
 
 from adapters.config import PostgresLocation, Settings
-from adapters.relay.messages import Backoff
+from adapters.relay.retry import Backoff, sleep_unless
 from domain.application import Orders
 
 log = logging.getLogger(__name__)
@@ -117,9 +122,3 @@ def make_waker(settings: Settings, orders: Orders) -> Waker:
         return PostgresListenWaker(settings.postgres, orders.recorder.channel_name)
     return PollingWaker(settings.relay_poll_interval)
 
-
-async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

@@ -16,7 +16,7 @@ import pytest
 from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
 from adapters.eventstore.wiring import open_orders
-from adapters.relay.positions import SQLiteCheckpoints
+from adapters.relay.positions import CheckpointTable
 from tests.conftest import load_services_env
 from tests.integration.test_relay_checks import (
     ROOT,
@@ -53,7 +53,7 @@ def test_orders_keep_coming_while_kafka_is_down_and_all_arrive_after(kafka_boots
     url = f"sqlite:///{tmp_path / 'events.db'}"
     topic = make_topic(config={"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"})
     orders = open_orders(Settings(event_store_url=url))
-    checkpoints = SQLiteCheckpoints(tmp_path / "events.db")
+    checkpoints = CheckpointTable.sqlite(tmp_path / "events.db")
     log = tmp_path / "relay.log"
     relay = start_relay(relay_env(url, kafka_bootstrap, topic), log=log)
     try:

@@ -29,7 +29,7 @@ from adapters.config import Settings
 from adapters.eventstore.wiring import open_orders
 from adapters.kafka.envelope import HEADER_FIELDS, decode
 from adapters.kafka.topics import TOPIC_CONFIG
-from adapters.relay.positions import SQLiteCheckpoints, open_checkpoints
+from adapters.relay.positions import CheckpointTable, open_checkpoints
 from adapters.relay.publisher import Relay, RelayTuning
 from domain.records import record_of
 from tests.integration.test_relay_checks import (
@@ -74,7 +74,7 @@ def _publish_backlog(url: str, bootstrap: str, topic: str) -> None:
 
 
 def _checkpoint(url: str, topic: str) -> int:
-    store = SQLiteCheckpoints(Settings(event_store_url=url).sqlite_path)
+    store = CheckpointTable.sqlite(Settings(event_store_url=url).sqlite_path)
     try:
         return store.load(topic)
     finally:
@@ -243,10 +243,8 @@ def test_run_without_kafka_configured_says_what_to_set(day):
     )
 
 
-class CountingCheckpoints(SQLiteCheckpoints):
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.saves = 0
+class CountingCheckpoints(CheckpointTable):
+    saves = 0
 
     def save(self, topic: str, notification_id: int) -> None:
         self.saves += 1
@@ -257,7 +255,7 @@ def _publish_counting(url: str, bootstrap: str, topic: str, checkpoint_every: fl
     """Publish the backlog in ~110 read batches of 100 (each acknowledged on its own): (checkpoint writes, seconds)."""
     settings = Settings(event_store_url=url, kafka_bootstrap=bootstrap, topic=topic)
     orders = open_orders(settings)
-    checkpoints = CountingCheckpoints(settings.sqlite_path)
+    checkpoints = CountingCheckpoints.sqlite(settings.sqlite_path)
     relay = Relay(settings, orders, checkpoints, tuning=RelayTuning(read_limit=100, checkpoint_every=checkpoint_every))
     try:
         started = time.monotonic()

@@ -13,7 +13,7 @@ from adapters.cli.demo_day import simulate_day
 from adapters.config import Settings
 from adapters.eventstore.wiring import open_orders
 from adapters.kafka.topics import TOPIC_CONFIG
-from adapters.relay.positions import PostgresCheckpoints, open_checkpoints
+from adapters.relay.positions import CheckpointTable, open_checkpoints
 from adapters.relay.publisher import Relay
 from adapters.relay.wakers import PostgresListenWaker
 from tests.integration.test_relay_checks import key_order_problems, read_topic
@@ -63,7 +63,7 @@ class RelayThread:
 
 
 def _wait_for_checkpoint(settings: Settings, notification_id: int, timeout: float = 60) -> None:
-    store = PostgresCheckpoints(settings.postgres)
+    store = CheckpointTable.postgres(settings.postgres)
     try:
         deadline = time.monotonic() + timeout
         while store.load(settings.topic) < notification_id:

@@ -8,9 +8,9 @@ import pytest
 
 from adapters.config import Settings
 from adapters.eventstore.wiring import open_orders
-from adapters.relay.messages import Backoff
 from adapters.relay.positions import open_checkpoints
 from adapters.relay.publisher import KafkaUnavailableError, Relay, RelayTuning
+from adapters.relay.retry import Backoff
 
 NO_KAFKA = "127.0.0.1:1"  # nothing listens on port 1
 

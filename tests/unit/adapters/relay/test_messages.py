@@ -8,11 +8,12 @@ from adapters.kafka.envelope import HEADER_FIELDS, decode, encode
 from adapters.relay.messages import (
     OutgoingMessage,
     encoder_for,
+    lag,
     messages_of,
     outgoing_message,
 )
 from domain.records import EVENT_TYPES, event_id_for, record_of
-from tests.unit.relay.notifications import (
+from tests.unit.adapters.notifications import (
     as_notification,
     as_v1_placed,
     compressing_orders,
@@ -67,7 +68,7 @@ def test_headers_repeat_the_envelope_fields_in_their_order():
 
 def test_event_ids_are_derived_from_order_id_and_version():
     stored, messages, _ = _messages()
-    for row, m in zip(stored, messages):
+    for row, m in zip(stored, messages, strict=True):
         assert json.loads(m.value)["event_id"] == event_id_for(row[1], row[2])
 
 
@@ -98,3 +99,11 @@ def test_compressed_stores_are_published_as_the_envelope_of_their_domain_records
     one_of_each(orders)
     stored = notifications(orders)
     assert messages_of(stored, encoder_for(orders)) == [reference_message(row, orders) for row in stored]
+
+
+def test_lag_counts_notification_ids_after_the_checkpoint():
+    assert lag(checkpoint=40, newest=45) == 5
+
+
+def test_lag_of_an_empty_store_is_zero():
+    assert lag(checkpoint=0, newest=None) == 0

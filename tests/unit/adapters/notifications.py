@@ -50,7 +50,9 @@ def notifications(orders: Orders) -> list[StoredRow]:
 def as_notification(row: StoredRow) -> Notification:
     """The row as eventsourcing's own ``Notification`` (for the slow, obvious path)."""
     position, originator_id, version, topic, state = row
-    return Notification(id=position, originator_id=UUID(originator_id), originator_version=version, topic=topic, state=state)
+    return Notification(
+        id=position, originator_id=UUID(originator_id), originator_version=version, topic=topic, state=state
+    )
 
 
 def as_v1_placed(row: StoredRow) -> StoredRow:

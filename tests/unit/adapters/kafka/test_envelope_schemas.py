@@ -10,9 +10,9 @@ from jsonschema import Draft202012Validator
 
 from adapters.relay.messages import encoder_for, messages_of
 from domain.records import EVENT_TYPES
-from tests.unit.relay.notifications import in_memory_orders, notifications, one_of_each
+from tests.unit.adapters.notifications import in_memory_orders, notifications, one_of_each
 
-SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[4] / "docs" / "schemas"
 
 
 def _schema(event_type: str) -> dict:

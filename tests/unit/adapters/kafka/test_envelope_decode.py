@@ -10,7 +10,7 @@ import pytest
 from adapters.eventstore.decoding import decoder_for
 from adapters.kafka.envelope import PoisonMessageError, decode, encode
 from domain.records import EVENT_ID_NAMESPACE
-from tests.unit.relay.notifications import in_memory_orders, notifications, one_of_each
+from tests.unit.adapters.notifications import in_memory_orders, notifications, one_of_each
 
 
 def _records():
