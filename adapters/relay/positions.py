@@ -64,10 +64,13 @@ SQLITE = CheckpointSql(
 )
 
 POSTGRES = CheckpointSql(
+    # Under a lock: two relays (or a relay and `relay status`) creating the
+    # table at once would otherwise collide on PostgreSQL's catalog.
     create=(
+        f"BEGIN; SELECT pg_advisory_xact_lock(hashtext('{CHECKPOINT_TABLE}')); "
         f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
         "topic text PRIMARY KEY, notification_id bigint NOT NULL, "
-        "updated_at timestamptz NOT NULL DEFAULT now())"
+        "updated_at timestamptz NOT NULL DEFAULT now()); COMMIT"
     ),
     load=f"SELECT notification_id FROM {CHECKPOINT_TABLE} WHERE topic = %s",
     save=(
@@ -137,11 +140,15 @@ class CheckpointTable(CheckpointStore):
     def _connection(self) -> Any:
         if self._conn is None or getattr(self._conn, "closed", False):
             conn = self._connect()
-            cursor = conn.cursor()
             try:
-                cursor.execute(self._sql.create)
-            finally:
-                cursor.close()
+                cursor = conn.cursor()
+                try:
+                    cursor.execute(self._sql.create)
+                finally:
+                    cursor.close()
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
