@@ -8,6 +8,7 @@ failed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -17,7 +18,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from adapters.kafka.envelope import encode
 from adapters.sql.schema import UNRESOLVED, LetterStatus, Target, dead_letters
 from adapters.sql.state import StateRow, now
-from adapters.sql.statements import batch_statements
 from projections.apply import DeadLetter
 
 
@@ -90,10 +90,24 @@ def count_dead_letters(conn: Connection, projection: str, target: Target = Targe
     return {status: int(n) for status, n in rows}
 
 
+@functools.lru_cache(maxsize=8)
+def blocked_sql(dialect: Any) -> str:
+    """:func:`blocked_orders`' statement as driver SQL, built once per dialect (every live batch runs it).
+
+    Parameters: projection, target, then the ``UNRESOLVED`` statuses.
+    """
+    p = "%s" if dialect.name == "postgresql" else "?"
+    statuses = ", ".join(p for _ in UNRESOLVED)
+    return (
+        f"SELECT aggregate_id, max(aggregate_version) FROM {dialect.identifier_preparer.quote(dead_letters.name)} "
+        f"WHERE projection = {p} AND target = {p} AND status IN ({statuses}) AND aggregate_id IS NOT NULL "
+        "GROUP BY aggregate_id"
+    )
+
+
 def blocked_orders(conn: Connection, projection: str, target: Target) -> dict[str, int]:
     """Orders with an unresolved dead letter -> the highest version recorded for them."""
-    sql = batch_statements(conn.dialect).blocked
-    return blocked_from_rows(conn.exec_driver_sql(sql, (projection, target, *UNRESOLVED)))
+    return blocked_from_rows(conn.exec_driver_sql(blocked_sql(conn.dialect), (projection, target, *UNRESOLVED)))
 
 
 def blocked_from_rows(rows: Iterable[Any]) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The statements every live batch runs, as driver SQL built once per dialect.
+"""The projection lock and the checkpoint move every live batch runs, as driver SQL built once per dialect.
 
 A live batch is a handful of events: building, cache-keying and compiling
 these as SQLAlchemy expressions cost more CPU than the batch's own rows (see
@@ -13,13 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from adapters.sql.schema import UNRESOLVED, checkpoints, dead_letters
+from adapters.sql.schema import checkpoints
 
 
 @dataclass(frozen=True)
 class BatchStatements:
     lock: str | None  # PostgreSQL's advisory transaction lock; SQLite: none needed
-    blocked: str  # params: projection, target, *UNRESOLVED
     move: str  # PostgreSQL: partitions[], befores[], afters[], projection, target; SQLite: one partition per call
     move_all_at_once: bool
 
@@ -29,12 +28,7 @@ def batch_statements(dialect: Any) -> BatchStatements:
     q = dialect.identifier_preparer.quote
     postgres = dialect.name == "postgresql"
     p = "%s" if postgres else "?"
-    d, c = q(dead_letters.name), q(checkpoints.name)
-    statuses = ", ".join(p for _ in UNRESOLVED)
-    blocked = (
-        f"SELECT aggregate_id, max(aggregate_version) FROM {d} WHERE projection = {p} AND target = {p} "
-        f"AND status IN ({statuses}) AND aggregate_id IS NOT NULL GROUP BY aggregate_id"
-    )
+    c = q(checkpoints.name)
     where = f"{c}.projection = {p} AND {c}.target = {p}"
     if postgres:
         # Every partition of the batch in one statement: each row moves only
@@ -47,7 +41,7 @@ def batch_statements(dialect: Any) -> BatchStatements:
     else:
         move = f"UPDATE {c} SET next_offset = ? WHERE {where} AND {q('partition')} = ? AND next_offset = ?"
     lock = "SELECT pg_advisory_xact_lock(hashtext(%s))" if postgres else None
-    return BatchStatements(lock, blocked, move, postgres)
+    return BatchStatements(lock, move, postgres)
 
 
 def lock_key(projection: str, target: str) -> str:

@@ -378,7 +378,7 @@ def open_batch(rows: SqlRows, projection: str, target: Target, orders: Iterable[
             with pg.pipeline():
                 cursors.enter_context(pg.cursor()).execute(statements.lock, (lock_key(projection, target),))
                 blocked_rows = cursors.enter_context(pg.cursor())
-                blocked_rows.execute(statements.blocked, (projection, target, *UNRESOLVED))
+                blocked_rows.execute(letters.blocked_sql(conn.dialect), (projection, target, *UNRESOLVED))
                 for table in rows.tables.order_keyed if keys else ():
                     fetch = bulk_select(conn.dialect, rows.tables.physical[table])
                     read = cursors.enter_context(pg.cursor())
