@@ -276,7 +276,8 @@ class RowCache(Rows):
             cache = self._rows[table]
             rows = [cache[k] for k in keys]
             upserts = [row for row in rows if row is not None]
-            deletes = [k for k, row in zip(keys, rows) if row is None] if len(upserts) < len(rows) else []
+            # rows is built from keys: equal lengths by construction, no per-row strict check.
+            deletes = [k for k, row in zip(keys, rows, strict=False) if row is None] if len(upserts) < len(rows) else []
             if upserts or deletes:
                 out.append(TableChanges(table, upserts, deletes))
         return out

@@ -49,7 +49,9 @@ def _chosen(system: System, names: tuple[str, ...]) -> list[type[Projection]]:
 
 
 def _source(settings: Settings) -> str:
-    return f"Kafka {settings.kafka_bootstrap} topic {settings.topic}" if settings.uses_kafka else f"event store {redact(settings.event_store_url)}"
+    if settings.uses_kafka:
+        return f"Kafka {settings.kafka_bootstrap} topic {settings.topic}"
+    return f"event store {redact(settings.event_store_url)}"
 
 
 @app.group()
@@ -102,7 +104,13 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 @projections.command()
 @click.argument("names", nargs=-1)
 @click.option("--until-caught-up", is_flag=True, help="Stop once every event that exists now is applied.")
-@click.option("--batch-size", default=runner.BATCH_SIZE, show_default=True, type=click.IntRange(min=1), help="Events per SQL transaction.")
+@click.option(
+    "--batch-size",
+    default=runner.BATCH_SIZE,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Events per SQL transaction.",
+)
 @click.pass_context
 def run(ctx: click.Context, names: tuple[str, ...], until_caught_up: bool, batch_size: int) -> None:
     """Apply new events to the projections (all, or NAMES); continuous unless --until-caught-up.

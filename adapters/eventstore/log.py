@@ -100,7 +100,13 @@ class StoredLog:
         return self._read != self._read_recorder
 
     def read(
-        self, start: int, limit: int, *, inclusive: bool = True, stop: int | None = None, share: OrderShare | None = None
+        self,
+        start: int,
+        limit: int,
+        *,
+        inclusive: bool = True,
+        stop: int | None = None,
+        share: OrderShare | None = None,
     ) -> list[StoredRow]:
         """Up to ``limit`` rows with ids from ``start`` (or after it) up to ``stop``, in id order.
 

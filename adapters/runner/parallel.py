@@ -154,7 +154,8 @@ def replay_in_processes(
             (dict(ends), OrderShare(k, order_shares)) for k in range(order_shares)
         ]
     else:
-        shares = [({p: ends[p] for p in part}, None) for part in split(sorted(ends), process_count(settings, len(ends)))]
+        parts = split(sorted(ends), process_count(settings, len(ends)))
+        shares = [({p: ends[p] for p in part}, None) for part in parts]
     flush_every = per_process(flush_every, len(shares))
     max_cached_rows = per_process(max_cached_rows, len(shares))
     scale = order_shares  # every share of the orders reads through the whole log

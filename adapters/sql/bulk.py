@@ -40,7 +40,8 @@ class BulkUpsert:
             tuples = [getter(row) for row in rows] if len(names) > 1 else [(getter(row),) for row in rows]
         except KeyError:
             tuples = [tuple(row.get(name) for name in names) for row in rows]
-        columns = [list(column) for column in zip(*tuples)]
+        # Every tuple has len(names) values by construction: no per-row strict check.
+        columns = [list(column) for column in zip(*tuples, strict=False)]
         for index, process in self.processors:
             columns[index] = [process(value) for value in columns[index]]
         return columns
@@ -94,7 +95,7 @@ class BulkSelect:
     array: bool
 
     def row(self, values: Any) -> dict[str, Any]:
-        row = dict(zip(self.names, values))
+        row = dict(zip(self.names, values, strict=False))  # the selected columns are ``names``
         for name, process in self.processors:
             row[name] = process(row[name])
         return row

@@ -295,7 +295,11 @@ class ProjectionStore:
                     batch.rows.put(versions, {"aggregate_id": letter.aggregate_id, "version": letter.aggregate_version})
             if letter.status == LetterStatus.HALTED:
                 move_checkpoints(
-                    conn, self.name, self.target, {letter.partition: letter.offset}, {letter.partition: letter.offset + 1}
+                    conn,
+                    self.name,
+                    self.target,
+                    {letter.partition: letter.offset},
+                    {letter.partition: letter.offset + 1},
                 )
                 set_running(conn, self.name)
         return letter
