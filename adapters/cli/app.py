@@ -37,7 +37,8 @@ def app(
 
 
 def settings_of(ctx: click.Context) -> Settings:
-    return ctx.find_root().obj.settings
+    context: Context = ctx.find_root().obj
+    return context.settings
 
 
 def system_of(ctx: click.Context) -> System:

@@ -12,7 +12,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypedDict
 
 import click
 from rich.progress import (
@@ -60,13 +60,19 @@ def projections() -> None:
     configure_logging()
 
 
+# One projection as `projections list --json` prints it ("class" is a keyword: the functional form).
+ProjectionListing = TypedDict(
+    "ProjectionListing", {"name": str, "version": int, "error_policy": str, "tables": list[str], "class": str}
+)
+
+
 @projections.command("list")
 @json_option
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """The projections found: built in, entry points, ORDERS_PROJECTIONS."""
     found = system_of(ctx).projections
-    rows = [
+    rows: list[ProjectionListing] = [
         {
             "name": p.name,
             "version": p.version,

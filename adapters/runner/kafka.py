@@ -186,7 +186,7 @@ class _LiveConsumer:
         if self.copying is not None:
             if not self.copying.done():
                 return
-            self.copying, copying = None, self.copying
+            copying, self.copying = self.copying, None
             if not copying.result():  # a copy that raised raises here
                 self.copies.failed(self.copying_offsets)
         offsets = self.copies.due(now)

@@ -249,7 +249,7 @@ def replay_share(
     if order_share is None:
         keys = CheckpointKeys.of_partitions(ends)
     else:
-        keys = CheckpointKeys.of_share(order_share.index, EMBEDDED_PARTITION)
+        keys = CheckpointKeys.of_share(order_share.number, EMBEDDED_PARTITION)
     worker = ReplayWorker(
         engine, projection, tables, created_empty=created_empty, flush_every=flush_every,
         max_cached_rows=max_cached_rows, keys=keys, fingerprint=fingerprint,

@@ -7,13 +7,16 @@ import operator
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
     Table,
 )
 from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine.interfaces import DBAPIModule
 
 # Keys per IN (...) list: one query per table for a whole batch, within the
 # bound-parameter limits (PostgreSQL 65535; SQLite 32766 since 3.32, 999 before).
@@ -138,7 +141,7 @@ def pipelines_supported(dialect: Any) -> bool:
     return dialect.driver == "psycopg" and bool(dialect.loaded_dbapi.Pipeline.is_supported())
 
 
-def as_sqlalchemy_error(conn: Connection, error: Exception) -> DBAPIError:
+def as_sqlalchemy_error(conn: Connection, error: DBAPIModule.Error) -> DBAPIError:
     """``error``, raised by the driver past SQLAlchemy, as the exception SQLAlchemy raises for it.
 
     The same exception class (an ``OperationalError`` stays one, so a batch

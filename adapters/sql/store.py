@@ -376,6 +376,7 @@ def open_batch(rows: SqlRows, projection: str, target: Target, orders: Iterable[
         return blocked
     statements = batch_statements(conn.dialect)
     pg = conn.connection.driver_connection
+    assert pg is not None  # None only once the connection is invalidated: conn.connection raises then
     try:
         with contextlib.ExitStack() as cursors:
             reads: list[tuple[Table, BulkSelect, Any]] = []
