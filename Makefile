@@ -18,8 +18,8 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/orders demo
 
-## Services up, then the whole suite.
-test: $(STAMP) services-up
+## Lint (ruff, mypy), then services up, then the whole suite.
+test: $(STAMP) lint services-up
 	$(BIN)/pytest -q tests
 
 ## ruff (lint + import order, 120 columns) and mypy (strict), as configured in pyproject.toml.

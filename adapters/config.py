@@ -6,15 +6,18 @@ the CLI and handed to the builders in ``adapters/`` (the composition root).
 
 | variable                     | default                          | meaning                                   |
 |------------------------------|----------------------------------|-------------------------------------------|
-| ORDERS_EVENT_STORE_URL       | sqlite:///var/events.db          | event store: sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB |
-| ORDERS_READ_MODEL_URL        | sqlite:///var/read_models.db     | read-model database (SQLAlchemy URL; postgresql:// accepted) |
+| ORDERS_EVENT_STORE_URL       | sqlite:///var/events.db          | event store (URL forms below)             |
+| ORDERS_READ_MODEL_URL        | sqlite:///var/read_models.db     | read-model database (URL forms below)     |
 | ORDERS_KAFKA_BOOTSTRAP       | (empty: embedded, no Kafka)      | Kafka bootstrap servers, host:port[,host:port] |
 | ORDERS_TOPIC                 | orders.events                    | the event topic                           |
 | ORDERS_TOPIC_PARTITIONS      | 6                                | partitions when the relay creates the topic |
 | ORDERS_ALLOW_FINITE_RETENTION| no                               | let the relay use a topic that deletes history |
 | ORDERS_RELAY_POLL_INTERVAL   | 0.05                             | seconds between log polls on SQLite       |
 | ORDERS_PROJECTIONS           | (empty)                          | extra projections, comma-separated module:Class |
-| ORDERS_REBUILD_PROCESSES     | 0 (one per CPU core)             | processes a rebuild of a projection keyed by order id uses |
+| ORDERS_REBUILD_PROCESSES     | 0 (one per CPU core)             | processes per rebuild of an order-keyed projection |
+
+The event store URL is sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB; the
+read-model URL is a SQLAlchemy URL (postgresql:// accepted).
 """
 
 from __future__ import annotations
@@ -74,8 +77,15 @@ class Settings:
             rebuild_processes=_int(env, "ORDERS_REBUILD_PROCESSES", cls.rebuild_processes, minimum=0),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-        settings.event_store_kind  # validates the URL early, with a clear message
+        settings.validate()
         return settings
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigurationError` now if the event store URL is not supported.
+
+        Early, with a clear message, rather than on first use.
+        """
+        _event_store_kind(self.event_store_url)
 
     @property
     def uses_kafka(self) -> bool:
@@ -83,15 +93,7 @@ class Settings:
 
     @property
     def event_store_kind(self) -> str:
-        scheme = urlsplit(self.event_store_url).scheme
-        if scheme == "sqlite":
-            return "sqlite"
-        if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
-            return "postgres"
-        raise ConfigurationError(
-            f"ORDERS_EVENT_STORE_URL {self.event_store_url!r} is not supported; "
-            "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
-        )
+        return _event_store_kind(self.event_store_url)
 
     @property
     def sqlite_path(self) -> Path:
@@ -131,6 +133,18 @@ def refuse_db_functions(env: Mapping[str, str]) -> None:
                 f"{key} must not be enabled: orderstream needs the table lock that keeps the "
                 "notification log commit-ordered; unset it"
             )
+
+
+def _event_store_kind(url: str) -> str:
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        return "sqlite"
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        return "postgres"
+    raise ConfigurationError(
+        f"ORDERS_EVENT_STORE_URL {url!r} is not supported; "
+        "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+    )
 
 
 def redact(url: str) -> str:

@@ -155,7 +155,9 @@ async def wait_for_topic(
             if partitions and client.cluster.available_partitions_for_topic(topic) == partitions:
                 return sorted(partitions)
             if creator is not None and creator.poll() is not None:
-                raise RuntimeError(f"topic {topic}: the process that was to create it exited (code {creator.returncode})")
+                raise RuntimeError(
+                    f"topic {topic}: the process that was to create it exited (code {creator.returncode})"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"topic {topic}: no leader for every partition in the client's metadata within "

@@ -174,7 +174,9 @@ def issue_commands(orders: Orders, poller: Poller, rate: float, seconds: float, 
     return Load(committed, time.perf_counter() - started)
 
 
-def measure(settings: Settings, rate: float, seconds: float, threads: int, warm_up: float, workdir: Path) -> dict[str, object]:
+def measure(
+    settings: Settings, rate: float, seconds: float, threads: int, warm_up: float, workdir: Path
+) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")}
     env.update(
         ORDERS_EVENT_STORE_URL=settings.event_store_url,

@@ -235,7 +235,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     if profiles:
         profiles[0].disable()
-        for name, profile in zip(("main thread", "worker threads (apply)"), profiles):
+        for name, profile in zip(("main thread", "worker threads (apply)"), profiles, strict=True):
             if not profile.getstats():
                 continue  # the embedded rebuild applies in the main thread
             out = io.StringIO()
@@ -452,7 +452,10 @@ def kafka_mode(args: argparse.Namespace, report: dict[str, Any]) -> None:
                 )
             figures["ratio"] = figures["rebuild"]["rate"] / figures["bare"]["rate"]
             figures["equal_rows"] = same_rows(url)
-            print(f"round {r + 1}: rebuild / bare = {figures['ratio']:.2f}; bare rows equal rebuilt rows: {figures['equal_rows']}")
+            print(
+                f"round {r + 1}: rebuild / bare = {figures['ratio']:.2f}; "
+                f"bare rows equal rebuilt rows: {figures['equal_rows']}"
+            )
             rounds.append(figures)
         report["kafka"] = {"topic": topic, "events": args.events, "rounds": rounds}
     finally:
@@ -482,10 +485,19 @@ def sqlite_mode(args: argparse.Namespace, report: dict[str, Any]) -> None:
     for r in range(args.rounds):
         scratch = Path(tempfile.mkdtemp(prefix="bench-rebuild-", dir=ROOT / "var" / "bench"))
         try:
-            settings = {"event_store_url": f"sqlite:///{store}", "read_model_url": f"sqlite:///{scratch / 'read_models.db'}"}
+            settings = {
+                "event_store_url": f"sqlite:///{store}",
+                "read_model_url": f"sqlite:///{scratch / 'read_models.db'}",
+            }
             migrate(Settings(**settings))
             load = loadavg()
-            spec = {"what": "rebuild", "label": "sqlite-rebuild", "batch": BATCH, "profile": args.profile, "settings": settings}
+            spec = {
+                "what": "rebuild",
+                "label": "sqlite-rebuild",
+                "batch": BATCH,
+                "profile": args.profile,
+                "settings": settings,
+            }
             f = {**run_child(spec), "loadavg": load}
             print(
                 f"round {r + 1} sqlite rebuild: {f['events']:,} events in {f['seconds']:.1f}s = "
@@ -504,9 +516,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--sqlite-events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--profile", action="store_true", help="cProfile the rebuild child (main thread and apply threads)")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the rebuild child (main thread and apply threads)"
+    )
     parser.add_argument("--drop-cache", action="store_true", help="delete the cached topic and SQLite store, then exit")
-    parser.add_argument("--keep-db", action="store_true", help="keep the Kafka mode's PostgreSQL database (to inspect it)")
+    parser.add_argument(
+        "--keep-db", action="store_true", help="keep the Kafka mode's PostgreSQL database (to inspect it)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
 

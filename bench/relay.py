@@ -222,7 +222,8 @@ def latency(settings: Settings, rate: float, seconds: float, workdir: Path) -> d
             time.sleep(0.2)
         ready = multiprocessing.Event()
         consumer = multiprocessing.Process(
-            target=consume, args=(settings.kafka_bootstrap, settings.topic, expected, ready, str(out_path), seconds + 60),
+            target=consume,
+            args=(settings.kafka_bootstrap, settings.topic, expected, ready, str(out_path), seconds + 60),
         )
         consumer.start()
         if not ready.wait(60):

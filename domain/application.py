@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -30,7 +30,7 @@ from domain.views import OrderView
 LineSpec = tuple[str, int | str, Decimal | str]
 
 
-class Orders(Application):
+class Orders(Application[UUID]):
     """Place and move orders through their lifecycle."""
 
     name = "Orders"
@@ -50,7 +50,7 @@ class Orders(Application):
     def place_order(
         self,
         customer_id: str,
-        lines: list[LineSpec],
+        lines: Sequence[LineSpec],
         currency: str = "EUR",
         channel: str = "web",
         idempotency_key: str | None = None,

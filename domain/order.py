@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -182,7 +183,7 @@ class Order(Aggregate, created_event_name="Placed"):
     def place(
         cls,
         customer_id: str,
-        lines: list[tuple[str, int | str, Decimal | str]],
+        lines: Sequence[tuple[str, int | str, Decimal | str]],
         currency: str = "EUR",
         channel: str = "web",
         idempotency_key: str | None = None,
@@ -220,7 +221,7 @@ class Order(Aggregate, created_event_name="Placed"):
     def check_same_placement(
         self,
         customer_id: str,
-        lines: list[tuple[str, int | str, Decimal | str]],
+        lines: Sequence[tuple[str, int | str, Decimal | str]],
         currency: str,
         channel: str,
     ) -> None:
@@ -371,7 +372,10 @@ class Order(Aggregate, created_event_name="Placed"):
                 "only placed, confirmed or paid orders can"
             )
         reason = str(reason).strip() or "no reason given"
-        refund = self.amount_paid if self.status is OrderStatus.PAID else Decimal(0)
+        refund = Decimal(0)
+        if self.status is OrderStatus.PAID:
+            assert self.amount_paid is not None  # set by _pay together with PAID
+            refund = self.amount_paid
         self._cancel(reason=reason[:200], refund_due=to_money(refund, self.currency))
 
     @event(Cancelled)
@@ -400,7 +404,7 @@ class Order(Aggregate, created_event_name="Placed"):
 
 
 def checked_lines(
-    lines: list[tuple[str, int | str, Decimal | str]], currency: str
+    lines: Sequence[tuple[str, int | str, Decimal | str]], currency: str
 ) -> list[dict[str, Any]]:
     """``(sku, quantity, unit_price)`` lines as validated line values, each SKU once."""
     checked: list[dict[str, Any]] = []

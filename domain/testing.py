@@ -110,7 +110,7 @@ class Then:
         wanted = [_spec_class(s).__qualname__ for s in expected]
         if actual != wanted:
             raise AssertionError(f"expected events {wanted}, got {actual}")
-        for domain_event, spec in zip(self.events, expected):
+        for domain_event, spec in zip(self.events, expected, strict=True):
             for name, value in _spec_data(spec).items():
                 got = getattr(domain_event, name)
                 if got != value:

@@ -35,8 +35,8 @@ import operator
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, NamedTuple
+from enum import Enum, StrEnum
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import JSON, Table
 
@@ -46,7 +46,14 @@ from projections.contract import Projection, Rows
 HANDLER_ATTEMPTS = 3
 HANDLER_BACKOFF = 0.01  # seconds before the 2nd attempt; doubles each time
 
-_MISSING: Any = object()
+
+class _Missing(Enum):
+    """Not cached (a cached row can be None: known absent); an enum so that ``is`` narrows the type."""
+
+    MISSING = 0
+
+
+_MISSING: Final = _Missing.MISSING
 _ONLY = operator.itemgetter(0)
 _NOTHING_BLOCKED: Mapping[str, int] = {}
 
@@ -182,7 +189,7 @@ class RowCache(Rows):
     def __init__(self) -> None:
         self._rows: dict[Table, dict[tuple[Any, ...], dict[str, Any] | None]] = {}
         self._dirty: dict[Table, set[tuple[Any, ...]]] = {}
-        self._journal: list[tuple[Table, tuple[Any, ...], Any, bool]] | None = None
+        self._journal: list[tuple[Table, tuple[Any, ...], dict[str, Any] | None | _Missing, bool]] | None = None
         self._pk: dict[Table, tuple[str, ...]] = {}
         self._json: dict[Table, tuple[str, ...]] = {}
 
@@ -276,7 +283,8 @@ class RowCache(Rows):
             cache = self._rows[table]
             rows = [cache[k] for k in keys]
             upserts = [row for row in rows if row is not None]
-            deletes = [k for k, row in zip(keys, rows) if row is None] if len(upserts) < len(rows) else []
+            # rows is built from keys: equal lengths by construction, no per-row strict check.
+            deletes = [k for k, row in zip(keys, rows, strict=False) if row is None] if len(upserts) < len(rows) else []
             if upserts or deletes:
                 out.append(TableChanges(table, upserts, deletes))
         return out
@@ -417,10 +425,10 @@ def apply_batch(
             break
         result.dead_letters.append(DeadLetter(message, failure, Outcome.DEAD))
         outcomes.append(MessageOutcome(message, Outcome.DEAD))
-        order = message.aggregate_id
-        if order is not None:
-            known = newly_blocked.get(order, blocked.get(order, 0))
-            newly_blocked[order] = max(known, event.aggregate_version if event is not None else 0)
+        to_block = message.aggregate_id
+        if to_block is not None:
+            known = newly_blocked.get(to_block, blocked.get(to_block, 0))
+            newly_blocked[to_block] = max(known, event.aggregate_version if event is not None else 0)
         next_offsets[message.partition] = message.offset + 1
     return result
 

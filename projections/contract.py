@@ -31,7 +31,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
@@ -41,6 +41,12 @@ ERROR_POLICIES = ("halt", "dead-letter")
 VERSIONS_SUFFIX = "_versions"
 
 Handler = Callable[[Any, "Rows", EventRecord], None]
+
+
+class Topical(Protocol):
+    """An event class with an explicit, stable topic (``Order.Placed.TOPIC``)."""
+
+    TOPIC: str
 
 
 class Rows(ABC):
@@ -59,7 +65,7 @@ class Rows(ABC):
         """Remove the row with this primary key, if any."""
 
 
-def handles(*event_types: type | str) -> Callable[[Handler], Handler]:
+def handles(*event_types: type[Topical] | str) -> Callable[[Handler], Handler]:
     """Mark a method as the handler of these event types (classes or topic strings)."""
     topics = tuple(t if isinstance(t, str) else t.TOPIC for t in event_types)
 

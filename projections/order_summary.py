@@ -189,7 +189,9 @@ class OrderSummary(Projection):
 
 
 def _subtotal(line: list[Any]) -> Decimal:
-    quantity, unit_price = line
+    quantity: int
+    unit_price: str
+    quantity, unit_price = line  # a line's JSON: [quantity, "unit price"]
     return money(unit_price) * quantity
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 import orjson
 from sqlalchemy import Table
@@ -34,6 +34,10 @@ def timestamp(occurred_at: str) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+@overload
+def moment(stored: str) -> datetime: ...
+@overload
+def moment(stored: str | None) -> datetime | None: ...
 def moment(stored: str | None) -> datetime | None:
     """A stored timestamp back as an aware ``datetime`` (None stays None)."""
     return None if stored is None else datetime.fromisoformat(stored)
@@ -60,6 +64,10 @@ def money(value: str) -> Decimal:
     return Decimal(value)
 
 
+@overload
+def in_currency(amount: Decimal, currency: str) -> Decimal: ...
+@overload
+def in_currency(amount: Decimal | None, currency: str) -> Decimal | None: ...
 def in_currency(amount: Decimal | None, currency: str) -> Decimal | None:
     """A stored amount at ``currency``'s minor unit (``20.500`` -> ``20.50`` EUR).
 

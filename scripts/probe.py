@@ -91,14 +91,14 @@ def probe_pg(url: str, timeout: float) -> str:
     except ImportError:
         exe = shutil.which("pg_isready")
         if not exe:
-            raise RuntimeError("neither psycopg nor pg_isready is available")
+            raise RuntimeError("neither psycopg nor pg_isready is available") from None
         res = subprocess.run(
             [exe, "-d", url, "-t", str(max(1, int(timeout)))],
             capture_output=True,
             text=True,
         )
         if res.returncode != 0:
-            raise RuntimeError(res.stdout.strip() or res.stderr.strip())
+            raise RuntimeError(res.stdout.strip() or res.stderr.strip()) from None
         return "accepting connections (version unknown: psycopg not installed)"
     with psycopg.connect(url, connect_timeout=max(1, int(timeout))) as conn:
         return conn.execute("SHOW server_version").fetchone()[0]

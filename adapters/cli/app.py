@@ -22,7 +22,9 @@ class Context:
 @click.option("--kafka", help="Kafka bootstrap servers (overrides ORDERS_KAFKA_BOOTSTRAP).")
 @click.option("--topic", help="Event topic (overrides ORDERS_TOPIC).")
 @click.pass_context
-def app(ctx: click.Context, event_store: str | None, read_models: str | None, kafka: str | None, topic: str | None) -> None:
+def app(
+    ctx: click.Context, event_store: str | None, read_models: str | None, kafka: str | None, topic: str | None
+) -> None:
     """orderstream: event-sourced orders with Kafka-fed SQL read models."""
     ctx.obj = Context(
         Settings.from_env(
@@ -35,7 +37,8 @@ def app(ctx: click.Context, event_store: str | None, read_models: str | None, ka
 
 
 def settings_of(ctx: click.Context) -> Settings:
-    return ctx.find_root().obj.settings
+    context: Context = ctx.find_root().obj
+    return context.settings
 
 
 def system_of(ctx: click.Context) -> System:

@@ -84,10 +84,31 @@ class DemoRun:
 
 
 @app.command()
-@click.option("--orders", "n_orders", default=2000, show_default=True, type=click.IntRange(min=1), help="How many orders to place.")
-@click.option("--customers", "n_customers", default=300, show_default=True, type=click.IntRange(min=1), help="How many customers place them.")
+@click.option(
+    "--orders",
+    "n_orders",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many orders to place.",
+)
+@click.option(
+    "--customers",
+    "n_customers",
+    default=300,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many customers place them.",
+)
 @click.option("--seed", default=7, show_default=True, help="Random seed: the same seed, the same day.")
-@click.option("--dir", "directory", default="var/demo", show_default=True, type=click.Path(path_type=Path), help="Where the demo keeps its stores; wiped at the start.")
+@click.option(
+    "--dir",
+    "directory",
+    default="var/demo",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where the demo keeps its stores; wiped at the start.",
+)
 @click.pass_context
 def demo(ctx: click.Context, n_orders: int, n_customers: int, seed: int, directory: Path) -> None:
     """Simulate a day of orders, project it into the read models, rebuild one.

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
 
-from domain.application import Orders
+from domain.application import LineSpec, Orders
 from domain.order import OrderStatus
 
 CURRENCIES = (("EUR", 0.7), ("USD", 0.2), ("GBP", 0.1))
@@ -83,7 +83,9 @@ def simulate_day(
     return summarize(orders, ids, commands)
 
 
-def _edit(orders: Orders, order_id: UUID, rng: random.Random, products: list[Product], lines: list) -> int:
+def _edit(
+    orders: Orders, order_id: UUID, rng: random.Random, products: list[Product], lines: Sequence[LineSpec]
+) -> int:
     commands = 0
     skus = [sku for sku, _, _ in lines]
     if rng.random() < 0.25:

@@ -40,7 +40,15 @@ order_id_argument = click.argument("order_id")
 @click.option("--idempotency-key", help="Placing again with the same key returns the same order.")
 @json_option
 @click.pass_context
-def place(ctx, customer, lines, currency, channel, idempotency_key, as_json) -> None:
+def place(
+    ctx: click.Context,
+    customer: str,
+    lines: tuple[str, ...],
+    currency: str,
+    channel: str,
+    idempotency_key: str | None,
+    as_json: bool,
+) -> None:
     """Place a new order; prints its id."""
     parsed = [parse_line(spec) for spec in lines]
     orders = _orders(ctx)
@@ -56,7 +64,7 @@ def place(ctx, customer, lines, currency, channel, idempotency_key, as_json) -> 
 @click.option("--line", required=True, help="SKU:QTY:PRICE")
 @json_option
 @click.pass_context
-def add_line(ctx, order_id, line, as_json) -> None:
+def add_line(ctx: click.Context, order_id: str, line: str, as_json: bool) -> None:
     """Add a line to a placed order."""
     sku, quantity, price = parse_line(line)
     orders = _orders(ctx)
@@ -69,7 +77,7 @@ def add_line(ctx, order_id, line, as_json) -> None:
 @click.option("--sku", required=True)
 @json_option
 @click.pass_context
-def remove_line(ctx, order_id, sku, as_json) -> None:
+def remove_line(ctx: click.Context, order_id: str, sku: str, as_json: bool) -> None:
     """Remove a line from a placed order."""
     orders = _orders(ctx)
     orders.remove_line(order_id, sku)
@@ -82,7 +90,7 @@ def remove_line(ctx, order_id, sku, as_json) -> None:
 @click.option("--quantity", required=True)
 @json_option
 @click.pass_context
-def change_quantity(ctx, order_id, sku, quantity, as_json) -> None:
+def change_quantity(ctx: click.Context, order_id: str, sku: str, quantity: str, as_json: bool) -> None:
     """Change the quantity of a line of a placed order."""
     orders = _orders(ctx)
     orders.change_quantity(order_id, sku, quantity)
@@ -98,7 +106,16 @@ def change_quantity(ctx, order_id, sku, quantity, as_json) -> None:
 @click.option("--country", required=True, help="Two-letter ISO code.")
 @json_option
 @click.pass_context
-def set_address(ctx, order_id, name, street, city, postal_code, country, as_json) -> None:
+def set_address(
+    ctx: click.Context,
+    order_id: str,
+    name: str,
+    street: str,
+    city: str,
+    postal_code: str,
+    country: str,
+    as_json: bool,
+) -> None:
     """Set the shipping address (before payment)."""
     orders = _orders(ctx)
     orders.set_shipping_address(
@@ -112,7 +129,7 @@ def set_address(ctx, order_id, name, street, city, postal_code, country, as_json
 @order_id_argument
 @json_option
 @click.pass_context
-def confirm(ctx, order_id, as_json) -> None:
+def confirm(ctx: click.Context, order_id: str, as_json: bool) -> None:
     """Confirm a placed order (needs lines and a shipping address)."""
     orders = _orders(ctx)
     orders.confirm(order_id)
@@ -126,7 +143,7 @@ def confirm(ctx, order_id, as_json) -> None:
 @click.option("--currency", help="Defaults to the order's currency.")
 @json_option
 @click.pass_context
-def pay(ctx, order_id, reference, amount, currency, as_json) -> None:
+def pay(ctx: click.Context, order_id: str, reference: str, amount: str, currency: str | None, as_json: bool) -> None:
     """Record the payment of a confirmed order."""
     orders = _orders(ctx)
     currency = currency or orders.get_order(order_id).currency
@@ -140,7 +157,7 @@ def pay(ctx, order_id, reference, amount, currency, as_json) -> None:
 @click.option("--tracking", required=True, help="Tracking number.")
 @json_option
 @click.pass_context
-def ship(ctx, order_id, carrier, tracking, as_json) -> None:
+def ship(ctx: click.Context, order_id: str, carrier: str, tracking: str, as_json: bool) -> None:
     """Ship a paid order."""
     orders = _orders(ctx)
     orders.ship(order_id, carrier, tracking)
@@ -151,7 +168,7 @@ def ship(ctx, order_id, carrier, tracking, as_json) -> None:
 @order_id_argument
 @json_option
 @click.pass_context
-def deliver(ctx, order_id, as_json) -> None:
+def deliver(ctx: click.Context, order_id: str, as_json: bool) -> None:
     """Mark a shipped order delivered."""
     orders = _orders(ctx)
     orders.mark_delivered(order_id)
@@ -163,7 +180,7 @@ def deliver(ctx, order_id, as_json) -> None:
 @click.option("--reason", default="", help="Why the order is cancelled.")
 @json_option
 @click.pass_context
-def cancel(ctx, order_id, reason, as_json) -> None:
+def cancel(ctx: click.Context, order_id: str, reason: str, as_json: bool) -> None:
     """Cancel a placed, confirmed or paid order (a paid one records a refund due)."""
     orders = _orders(ctx)
     orders.cancel(order_id, reason)
@@ -174,7 +191,7 @@ def cancel(ctx, order_id, reason, as_json) -> None:
 @order_id_argument
 @json_option
 @click.pass_context
-def show(ctx, order_id, as_json) -> None:
+def show(ctx: click.Context, order_id: str, as_json: bool) -> None:
     """Show an order."""
     view = _orders(ctx).get_order(order_id)
     if as_json:
@@ -187,7 +204,7 @@ def show(ctx, order_id, as_json) -> None:
 @order_id_argument
 @json_option
 @click.pass_context
-def history(ctx, order_id, as_json) -> None:
+def history(ctx: click.Context, order_id: str, as_json: bool) -> None:
     """Show an order's events, oldest first."""
     records = _orders(ctx).order_history(order_id)
     if as_json:

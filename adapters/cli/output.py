@@ -38,7 +38,7 @@ def emit_json(value: Any) -> None:
 
 
 def order_json(view: OrderView) -> dict[str, Any]:
-    data = plain(view)
+    data: dict[str, Any] = plain(view)  # plain() makes a dataclass a dict
     data["lines"] = [
         {**plain(line), "subtotal": str(line.subtotal)} for line in view.lines
     ]

@@ -12,7 +12,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypedDict
 
 import click
 from rich.progress import (
@@ -49,7 +49,9 @@ def _chosen(system: System, names: tuple[str, ...]) -> list[type[Projection]]:
 
 
 def _source(settings: Settings) -> str:
-    return f"Kafka {settings.kafka_bootstrap} topic {settings.topic}" if settings.uses_kafka else f"event store {redact(settings.event_store_url)}"
+    if settings.uses_kafka:
+        return f"Kafka {settings.kafka_bootstrap} topic {settings.topic}"
+    return f"event store {redact(settings.event_store_url)}"
 
 
 @app.group()
@@ -58,13 +60,19 @@ def projections() -> None:
     configure_logging()
 
 
+# One projection as `projections list --json` prints it ("class" is a keyword: the functional form).
+ProjectionListing = TypedDict(
+    "ProjectionListing", {"name": str, "version": int, "error_policy": str, "tables": list[str], "class": str}
+)
+
+
 @projections.command("list")
 @json_option
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """The projections found: built in, entry points, ORDERS_PROJECTIONS."""
     found = system_of(ctx).projections
-    rows = [
+    rows: list[ProjectionListing] = [
         {
             "name": p.name,
             "version": p.version,
@@ -102,7 +110,13 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 @projections.command()
 @click.argument("names", nargs=-1)
 @click.option("--until-caught-up", is_flag=True, help="Stop once every event that exists now is applied.")
-@click.option("--batch-size", default=runner.BATCH_SIZE, show_default=True, type=click.IntRange(min=1), help="Events per SQL transaction.")
+@click.option(
+    "--batch-size",
+    default=runner.BATCH_SIZE,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Events per SQL transaction.",
+)
 @click.pass_context
 def run(ctx: click.Context, names: tuple[str, ...], until_caught_up: bool, batch_size: int) -> None:
     """Apply new events to the projections (all, or NAMES); continuous unless --until-caught-up.

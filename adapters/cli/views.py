@@ -171,6 +171,7 @@ def top_products_command(ctx: click.Context, by: str, limit: int, currency: str 
     gives one ranking per currency (or only --currency).
     """
     with read_model(ctx) as conn:
+        rankings: list[tuple[str | None, list[ProductSalesRow]]]
         if by == "units":
             rankings = [(None, top_products(conn, limit, by="units"))]
         else:
@@ -195,6 +196,7 @@ def top_products_command(ctx: click.Context, by: str, limit: int, currency: str 
 def top_customers_command(ctx: click.Context, by: str, limit: int, currency: str | None, as_json: bool) -> None:
     """Best customers (read model customer_orders)."""
     with read_model(ctx) as conn:
+        rankings: list[tuple[str | None, list[CustomerOrdersRow]]]
         if by == "orders":
             rankings = [(None, top_customers(conn, limit, by="orders"))]
         else:

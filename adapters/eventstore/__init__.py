@@ -1,1 +1,1 @@
-"""The event store: eventsourcing wiring, the notification log read as plain rows, fast decoding, the log as a source."""
+"""The event store: eventsourcing wiring, the notification log as plain rows, fast decoding, the log as a source."""

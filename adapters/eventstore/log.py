@@ -21,10 +21,13 @@ class StoredRow(NamedTuple):
 
 
 class OrderShare(NamedTuple):
-    """Share ``index`` of ``count`` shares of the orders (see :func:`order_share`)."""
+    """Share ``number`` of ``total`` shares of the orders (see :func:`order_share`).
 
-    index: int
-    count: int
+    Not ``index`` and ``count``: those would hide the tuple's methods of the same names.
+    """
+
+    number: int
+    total: int
 
 
 _HEX = "0123456789abcdef"
@@ -57,9 +60,9 @@ def sqlite_share_condition(share: OrderShare, column: str) -> str:
     non-hex characters fall in, of those it does not): half the cost, per row
     a share skips, of computing the digit's value in SQL.
     """
-    digits = [d for d in _HEX if int(d, 16) % share.count == share.index]
-    others = [d for d in _HEX if int(d, 16) % share.count != share.index]
-    if share.index == 0:
+    digits = [d for d in _HEX if int(d, 16) % share.total == share.number]
+    others = [d for d in _HEX if int(d, 16) % share.total != share.number]
+    if share.number == 0:
         digits.append("")  # order_share of an empty id is 0
     else:
         others.append("")
@@ -68,7 +71,7 @@ def sqlite_share_condition(share: OrderShare, column: str) -> str:
         return ", ".join(f"'{c}'" for c in sorted({*chars, *(c.upper() for c in chars)}))
 
     last = f"substr({column}, -1)"
-    if 15 % share.count == share.index:  # non-hex last characters count as 15
+    if 15 % share.total == share.number:  # non-hex last characters count as 15
         return f"{last} NOT IN ({listed(others)})" if others else "1"
     return f"{last} IN ({listed(digits)})"
 
@@ -84,12 +87,18 @@ class StoredLog:
     ``select_notifications``.
     """
 
+    # The recorder as the reader chosen in __init__ needs it (only that one is set).
+    _postgres: PostgresApplicationRecorder
+    _sqlite: SQLiteApplicationRecorder
+
     def __init__(self, orders: Orders) -> None:
         self._canonical_ids: dict[str, str] = {}  # SQLite: stored order id -> canonical UUID text
-        self.recorder = orders.recorder
-        if isinstance(self.recorder, PostgresApplicationRecorder):
+        self.recorder = recorder = orders.recorder
+        if isinstance(recorder, PostgresApplicationRecorder):
+            self._postgres = recorder
             self._read = self._read_postgres
-        elif isinstance(self.recorder, SQLiteApplicationRecorder):
+        elif isinstance(recorder, SQLiteApplicationRecorder):
+            self._sqlite = recorder
             self._read = self._read_sqlite
         else:
             self._read = self._read_recorder
@@ -100,7 +109,13 @@ class StoredLog:
         return self._read != self._read_recorder
 
     def read(
-        self, start: int, limit: int, *, inclusive: bool = True, stop: int | None = None, share: OrderShare | None = None
+        self,
+        start: int,
+        limit: int,
+        *,
+        inclusive: bool = True,
+        stop: int | None = None,
+        share: OrderShare | None = None,
     ) -> list[StoredRow]:
         """Up to ``limit`` rows with ids from ``start`` (or after it) up to ``stop``, in id order.
 
@@ -113,19 +128,19 @@ class StoredLog:
     ) -> list[StoredRow]:
         from psycopg.rows import tuple_row
 
-        query = _postgres_log_query(self.recorder, inclusive, bounded=stop is not None, shared=share is not None)
+        query = _postgres_log_query(self._postgres, inclusive, bounded=stop is not None, shared=share is not None)
         params: tuple[int, ...] = (start,) if stop is None else (start, stop)
         if share is not None:
-            params += (share.count, share.index)
+            params += (share.total, share.number)
         params += (limit,)
-        with self.recorder.datastore.get_connection() as conn, conn.cursor(binary=True, row_factory=tuple_row) as cur:
+        with self._postgres.datastore.get_connection() as conn, conn.cursor(binary=True, row_factory=tuple_row) as cur:
             cur.execute(query, params, prepare=True)
             return list(map(StoredRow._make, cur.fetchall()))
 
     def _read_sqlite(
         self, start: int, limit: int, inclusive: bool, stop: int | None, share: OrderShare | None
     ) -> list[StoredRow]:
-        rec = self.recorder
+        rec = self._sqlite
         params: tuple[int, ...] = (start, _NO_STOP if stop is None else stop)
         shared = "" if share is None else f" AND {sqlite_share_condition(share, 'originator_id')}"
         query = (

@@ -100,7 +100,7 @@ class KafkaSource:
         return {tp.partition: int(o) for tp, o in ends.items()}
 
 
-class SeekToStoredOffsets(ConsumerRebalanceListener):
+class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped: Any
     """On assignment, seek every partition to the offset stored in SQL (0 if none).
 
     Explicit seeks always: ``seek_to_committed`` would skip offset 0 (aiokafka

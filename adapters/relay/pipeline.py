@@ -307,7 +307,10 @@ class Pipeline:
 
     async def _settle(self, batch: ReadBatch) -> None:
         """Wait for Kafka's answer to every record batch of ``batch``, then move the checkpoint."""
-        waiting = {b.future for b in batch.record_batches}
+        waiting: set[asyncio.Future[Any]] = set()
+        for b in batch.record_batches:
+            assert b.future is not None  # sent by send_read_batch before the batch went in flight
+            waiting.add(b.future)
         started = time.monotonic()
         attempt = 0
         while waiting:

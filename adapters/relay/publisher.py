@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar, TypeVarTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -34,6 +34,9 @@ from adapters.relay.retry import Retrier, describe
 from adapters.relay.tuning import RelayTuning
 from adapters.relay.wakers import Waker, make_waker
 from domain.application import Orders
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +224,7 @@ class Relay:
             await self._in_db(self.checkpoints.save, self.topic, checkpoint)
             self._saved = checkpoint
 
-    async def _in_db(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _in_db(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
 

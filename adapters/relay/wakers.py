@@ -11,6 +11,8 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 
+from eventsourcing.postgres import PostgresApplicationRecorder
+
 from adapters.config import PostgresLocation, Settings
 from adapters.relay.retry import Backoff, sleep_unless
 from domain.application import Orders
@@ -119,6 +121,8 @@ class PostgresListenWaker(Waker):
 
 def make_waker(settings: Settings, orders: Orders) -> Waker:
     if settings.event_store_kind == "postgres":
-        return PostgresListenWaker(settings.postgres, orders.recorder.channel_name)
+        recorder = orders.recorder
+        assert isinstance(recorder, PostgresApplicationRecorder)  # a postgres URL wires eventsourcing.postgres
+        return PostgresListenWaker(settings.postgres, recorder.channel_name)
     return PollingWaker(settings.relay_poll_interval)
 

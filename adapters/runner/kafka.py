@@ -179,11 +179,14 @@ class _LiveConsumer:
         return True
 
     def _copy_to_kafka(self, now: bool = False) -> None:
-        """Start copying the offsets :class:`OffsetCopySchedule` says are due (all waiting, with ``now``), unless a copy runs."""
+        """Start copying the offsets :class:`OffsetCopySchedule` says are due, unless a copy runs.
+
+        With ``now``, every offset waiting is due.
+        """
         if self.copying is not None:
             if not self.copying.done():
                 return
-            self.copying, copying = None, self.copying
+            copying, self.copying = self.copying, None
             if not copying.result():  # a copy that raised raises here
                 self.copies.failed(self.copying_offsets)
         offsets = self.copies.due(now)
@@ -204,7 +207,9 @@ class _LiveConsumer:
         try:
             await asyncio.wait_for(copy_the_rest(), KAFKA_LAST_COPY_TIMEOUT)
         except (TimeoutError, KafkaError) as e:
-            log.warning("%s: last offsets not copied to Kafka (%s); SQL holds them", self.worker.name, str(e) or "timed out")
+            log.warning(
+                "%s: last offsets not copied to Kafka (%s); SQL holds them", self.worker.name, str(e) or "timed out"
+            )
 
     async def _wait_for_resume(self) -> None:
         """Halted: every few seconds, see whether a retry or skip set the projection running again."""

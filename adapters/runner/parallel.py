@@ -154,7 +154,8 @@ def replay_in_processes(
             (dict(ends), OrderShare(k, order_shares)) for k in range(order_shares)
         ]
     else:
-        shares = [({p: ends[p] for p in part}, None) for part in split(sorted(ends), process_count(settings, len(ends)))]
+        parts = split(sorted(ends), process_count(settings, len(ends)))
+        shares = [({p: ends[p] for p in part}, None) for part in parts]
     flush_every = per_process(flush_every, len(shares))
     max_cached_rows = per_process(max_cached_rows, len(shares))
     scale = order_shares  # every share of the orders reads through the whole log
@@ -248,7 +249,7 @@ def replay_share(
     if order_share is None:
         keys = CheckpointKeys.of_partitions(ends)
     else:
-        keys = CheckpointKeys.of_share(order_share.index, EMBEDDED_PARTITION)
+        keys = CheckpointKeys.of_share(order_share.number, EMBEDDED_PARTITION)
     worker = ReplayWorker(
         engine, projection, tables, created_empty=created_empty, flush_every=flush_every,
         max_cached_rows=max_cached_rows, keys=keys, fingerprint=fingerprint,

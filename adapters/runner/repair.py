@@ -68,7 +68,9 @@ def skip(system: System, projection: type[Projection], event: str) -> RetryStats
     return stats
 
 
-def _retry_dead_letters(system: System, store: ProjectionStore, stats: RetryStats, orders_only: set[str] | None) -> None:
+def _retry_dead_letters(
+    system: System, store: ProjectionStore, stats: RetryStats, orders_only: set[str] | None
+) -> None:
     groups: dict[str, list[StoredLetter]] = {}
     for letter in store.unresolved_letters():
         if orders_only is not None and letter.aggregate_id not in orders_only:

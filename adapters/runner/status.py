@@ -38,7 +38,10 @@ class ProjectionStatus:
 
 
 def status(system: System, projections: Sequence[type[Projection]] | None = None) -> list[ProjectionStatus]:
-    """Per projection (all found by default): versions, state, offsets against the source's end, errors, dead letters."""
+    """Per projection (all found by default), its status.
+
+    Versions, state, offsets against the source's end, errors, dead letters.
+    """
     chosen = system.projections if projections is None else list(projections)
     engine = system.read_models_for_reading
     check_schema(engine, system.settings, chosen)

@@ -7,13 +7,16 @@ import operator
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
     Table,
 )
 from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine.interfaces import DBAPIModule
 
 # Keys per IN (...) list: one query per table for a whole batch, within the
 # bound-parameter limits (PostgreSQL 65535; SQLite 32766 since 3.32, 999 before).
@@ -40,7 +43,8 @@ class BulkUpsert:
             tuples = [getter(row) for row in rows] if len(names) > 1 else [(getter(row),) for row in rows]
         except KeyError:
             tuples = [tuple(row.get(name) for name in names) for row in rows]
-        columns = [list(column) for column in zip(*tuples)]
+        # Every tuple has len(names) values by construction: no per-row strict check.
+        columns = [list(column) for column in zip(*tuples, strict=False)]
         for index, process in self.processors:
             columns[index] = [process(value) for value in columns[index]]
         return columns
@@ -94,7 +98,7 @@ class BulkSelect:
     array: bool
 
     def row(self, values: Any) -> dict[str, Any]:
-        row = dict(zip(self.names, values))
+        row = dict(zip(self.names, values, strict=False))  # the selected columns are ``names``
         for name, process in self.processors:
             row[name] = process(row[name])
         return row
@@ -137,7 +141,7 @@ def pipelines_supported(dialect: Any) -> bool:
     return dialect.driver == "psycopg" and bool(dialect.loaded_dbapi.Pipeline.is_supported())
 
 
-def as_sqlalchemy_error(conn: Connection, error: Exception) -> DBAPIError:
+def as_sqlalchemy_error(conn: Connection, error: DBAPIModule.Error) -> DBAPIError:
     """``error``, raised by the driver past SQLAlchemy, as the exception SQLAlchemy raises for it.
 
     The same exception class (an ``OperationalError`` stays one, so a batch

@@ -97,7 +97,9 @@ def move_checkpoints(
             try:
                 with conn.begin_nested():
                     conn.execute(
-                        insert(checkpoints).values(projection=projection, target=target, partition=key, next_offset=offset)
+                        insert(checkpoints).values(
+                            projection=projection, target=target, partition=key, next_offset=offset
+                        )
                     )
             except IntegrityError:
                 raise FencedError(

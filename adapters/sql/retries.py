@@ -38,10 +38,11 @@ def retry_on_database(
     ``what`` names the work in the warning logged for each retry.
     """
     tries = DB_ATTEMPTS if attempts is None else attempts
+    retried: tuple[type[Exception], ...] = (OperationalError, *also)
     for attempt in range(1, tries + 1):
         try:
             return work()
-        except (OperationalError, *also) as e:
+        except retried as e:
             if attempt == tries:
                 raise
             log.warning("%s failed on the database (%s); retrying", what, e)

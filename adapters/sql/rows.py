@@ -89,7 +89,7 @@ class SqlRows(RowCache):
         columns = physical.primary_key.columns
         if len(key) != len(columns):
             raise ValueError(f"{table.name} has a {len(columns)}-column primary key, got key {key!r}")
-        condition = and_(*(c == v for c, v in zip(columns, key)))
+        condition = and_(*(c == v for c, v in zip(columns, key, strict=False)))  # lengths checked above
         row = self.conn.execute(select(physical).where(condition)).mappings().first()
         return None if row is None else dict(row)
 
@@ -133,14 +133,17 @@ class SqlRows(RowCache):
                     # statement per row).
                     self.conn.exec_driver_sql(bulk.sql, tuple(columns))
                 else:
-                    self.conn.exec_driver_sql(bulk.sql, list(zip(*columns)))
+                    # Every column holds len(chunk) values by construction.
+                    self.conn.exec_driver_sql(bulk.sql, list(zip(*columns, strict=False)))
             written += len(upserts)
             if deletes:
                 pk = list(physical.primary_key.columns)
                 condition = and_(*(c == bindparam(f"k_{c.name}") for c in pk))
                 self.conn.execute(
                     delete(physical).where(condition),
-                    [{f"k_{c.name}": v for c, v in zip(pk, key)} for key in deletes],
+                    # A handler's delete() key is not checked against the primary key: refuse a
+                    # key of another length here rather than delete by part of it.
+                    [{f"k_{c.name}": v for c, v in zip(pk, key, strict=True)} for key in deletes],
                 )
                 written += len(deletes)
         return written

@@ -295,7 +295,11 @@ class ProjectionStore:
                     batch.rows.put(versions, {"aggregate_id": letter.aggregate_id, "version": letter.aggregate_version})
             if letter.status == LetterStatus.HALTED:
                 move_checkpoints(
-                    conn, self.name, self.target, {letter.partition: letter.offset}, {letter.partition: letter.offset + 1}
+                    conn,
+                    self.name,
+                    self.target,
+                    {letter.partition: letter.offset},
+                    {letter.partition: letter.offset + 1},
                 )
                 set_running(conn, self.name)
         return letter
@@ -372,6 +376,7 @@ def open_batch(rows: SqlRows, projection: str, target: Target, orders: Iterable[
         return blocked
     statements = batch_statements(conn.dialect)
     pg = conn.connection.driver_connection
+    assert pg is not None  # None only once the connection is invalidated: conn.connection raises then
     try:
         with contextlib.ExitStack() as cursors:
             reads: list[tuple[Table, BulkSelect, Any]] = []

@@ -145,7 +145,10 @@ def kafka_bootstrap() -> str:
 
 @pytest.fixture
 def make_topic(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
-    """Factory make_topic(partitions=6, config=None, *, name=None, replication_factor=1) -> new topic name; deleted after the test."""
+    """Factory make_topic(partitions=6, config=None, *, name=None, replication_factor=1) -> new topic name.
+
+    Every topic made is deleted after the test.
+    """
     created: list[str] = []
 
     def make(

@@ -180,7 +180,8 @@ def differences(got: Snapshot, expected: Snapshot) -> list[str]:
         if g != e:
             missing, extra = set(e) - set(g), set(g) - set(e)
             out.append(f"{name}: {len(g)} rows, expected {len(e)}; {len(missing)} missing, {len(extra)} "
-                       f"unexpected, e.g. missing {sorted(missing, key=str)[:2]} unexpected {sorted(extra, key=str)[:2]}")
+                       f"unexpected, e.g. missing {sorted(missing, key=str)[:2]} "
+                       f"unexpected {sorted(extra, key=str)[:2]}")
     return out
 
 

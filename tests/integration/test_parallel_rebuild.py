@@ -92,7 +92,8 @@ Unimportable.__module__ = "no_such_package.projections"
 
 def test_a_worker_process_that_fails_fails_the_rebuild_with_its_error_in_one_line(settings, history):
     publish_events(settings, history)
-    with pytest.raises(ParallelReplayError, match="rebuild worker: ModuleNotFoundError: No module named 'no_such_package'"):
+    error = "rebuild worker: ModuleNotFoundError: No module named 'no_such_package'"
+    with pytest.raises(ParallelReplayError, match=error):
         replay_in_processes(
             system_for(settings), Unimportable, {0: 0, 1: 10}, created_empty=True, batch_size=10, flush_every=10,
             on_progress=lambda done, events: None,

@@ -1,4 +1,6 @@
-"""SIGKILL the projection runner and the rebuild on Kafka + PostgreSQL: tables stay exact, readers never see a half-built table.
+"""SIGKILL the projection runner and the rebuild on Kafka + PostgreSQL: tables stay exact.
+
+Readers never see a half-built table.
 
 One history for the module: a simulated day (400 orders, ~2,200 events) in a
 PostgreSQL event store, published by ``orders relay run --once`` twice: to
@@ -100,7 +102,9 @@ def test_a_runner_sigkilled_at_random_points_of_its_catch_up_ends_with_exact_tab
         before = live_progress(db.url)
         # Small batches: many transactions, so a kill can fall between or inside any of them.
         process = start_cli(env, "projections", "run", "--until-caught-up", "--batch-size", "5", log=log)
-        wait_until(lambda: live_progress(db.url) > before, "the runner applies events", alive=[process], log=log)
+        wait_until(
+            lambda before=before: live_progress(db.url) > before, "the runner applies events", alive=[process], log=log
+        )
         time.sleep(rng.uniform(0.2, 1.5))
         process.kill()
         process.wait(10)
@@ -145,7 +149,9 @@ class Reader(threading.Thread):
             elif rows == self.new:
                 self.seen.append("new")
             else:
-                self.seen.append(f"{len(rows)} rows, neither the old table ({len(self.old)}) nor the new ({len(self.new)})")
+                self.seen.append(
+                    f"{len(rows)} rows, neither the old table ({len(self.old)}) nor the new ({len(self.new)})"
+                )
         self.engine.dispose()
 
     def phases(self) -> list[str]:

@@ -105,7 +105,9 @@ def offsets_in_kafka(settings: Settings) -> dict[int, int]:
     """The offsets OrderEvents' consumer group has committed in Kafka (partitions with one)."""
 
     async def committed() -> dict[int, int | None]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group_id("order_events", settings.topic))
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap, group_id=group_id("order_events", settings.topic)
+        )
         await consumer.start()
         try:
             return {p: await consumer.committed(TopicPartition(settings.topic, p)) for p in range(6)}
@@ -152,7 +154,10 @@ def test_a_running_runner_copies_its_last_offsets_to_kafka_while_idle(settings, 
         while offsets_in_kafka(settings) != offsets_in_sql(settings) and time.monotonic() < copied_within:
             time.sleep(0.2)
         assert running.is_alive()
-        assert offsets_in_kafka(settings) == offsets_in_sql(settings) and sum(offsets_in_sql(settings).values()) == len(events)
+        assert (
+            offsets_in_kafka(settings) == offsets_in_sql(settings)
+            and sum(offsets_in_sql(settings).values()) == len(events)
+        )
     finally:
         stop.set()
         running.join(30)
@@ -232,7 +237,9 @@ def test_garbage_on_the_topic_is_dead_lettered_with_its_bytes(settings, history,
     runner.run_until_caught_up(system_for(settings), [OrderEvents])
     engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
-        letters = conn.execute(select(schema.dead_letters.c.status, schema.dead_letters.c.payload, schema.dead_letters.c.aggregate_id)).all()
+        letters = conn.execute(
+            select(schema.dead_letters.c.status, schema.dead_letters.c.payload, schema.dead_letters.c.aggregate_id)
+        ).all()
     engine.dispose()
     dead = [row for row in letters if row.status == "dead"]
     assert [(row.payload, row.aggregate_id) for row in dead] == [(b"\x00not json", order)]

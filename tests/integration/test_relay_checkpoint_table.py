@@ -20,20 +20,26 @@ def test_checkpoint_stores_opened_together_on_a_fresh_store_all_create_or_find_t
         start = threading.Barrier(STARTING_AT_ONCE)
         failures: list[BaseException] = []
         loaded: list[int] = []
-
-        def open_and_load() -> None:
-            store = open_checkpoints(settings)
-            start.wait()
-            try:
-                loaded.append(store.load("orders.events"))
-            except BaseException as e:  # noqa: BLE001 - collected and asserted below
-                failures.append(e)
-            finally:
-                store.close()
-
-        threads = [threading.Thread(target=open_and_load) for _ in range(STARTING_AT_ONCE)]
+        threads = [
+            threading.Thread(target=open_and_load, args=(settings, start, loaded, failures))
+            for _ in range(STARTING_AT_ONCE)
+        ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         assert failures == [] and loaded == [0] * STARTING_AT_ONCE
+
+
+def open_and_load(
+    settings: Settings, start: threading.Barrier, loaded: list[int], failures: list[BaseException]
+) -> None:
+    """One of the relays starting at once: open the checkpoint store, then load a position from it."""
+    store = open_checkpoints(settings)
+    start.wait()
+    try:
+        loaded.append(store.load("orders.events"))
+    except BaseException as e:  # noqa: BLE001 - collected and asserted below
+        failures.append(e)
+    finally:
+        store.close()

@@ -17,7 +17,9 @@ import pytest
 
 from adapters.cli import main
 
-ADDRESS_OPTIONS = ["--name", "Sam Doe", "--street", "1 Main St", "--city", "Berlin", "--postal-code", "10115", "--country", "de"]
+ADDRESS_OPTIONS = [
+    "--name", "Sam Doe", "--street", "1 Main St", "--city", "Berlin", "--postal-code", "10115", "--country", "de"
+]
 
 
 pytestmark = pytest.mark.usefixtures("no_orders_environment")

@@ -93,5 +93,8 @@ def test_opening_a_batch_returns_what_the_statements_one_by_one_return(engine):
         lock(conn, OrderSummary.name, schema.Target.LIVE)
         one_by_one = SqlRows(conn, TABLES)
         one_by_one.prefetch_keys(OrderSummary.orders, orders)
-        expected = (blocked_orders(conn, OrderSummary.name, schema.Target.LIVE), {o: one_by_one.get(OrderSummary.orders, o) for o in orders})
+        expected = (
+            blocked_orders(conn, OrderSummary.name, schema.Target.LIVE),
+            {o: one_by_one.get(OrderSummary.orders, o) for o in orders},
+        )
     assert (opened, read_ahead) == expected

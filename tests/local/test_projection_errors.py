@@ -23,7 +23,8 @@ from tests.systems import system_for
 def dead_letters(settings) -> list[dict]:
     engine = create_read_model_engine(settings.read_model_url)
     with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(select(schema.dead_letters).order_by(schema.dead_letters.c.id)).mappings()]
+        query = select(schema.dead_letters).order_by(schema.dead_letters.c.id)
+        rows = [dict(r) for r in conn.execute(query).mappings()]
     engine.dispose()
     return rows
 

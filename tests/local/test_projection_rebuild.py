@@ -102,7 +102,9 @@ def test_an_interrupted_rebuild_resumes_from_its_own_checkpoints(migrated, order
     simulate(orders)
     total = sum(expected_counts(orders).values())
     with pytest.raises(Crash):
-        runner.rebuild(system_for(migrated, orders), OrderEvents, batch_size=10, flush_every=10, progress=crash_after(3))
+        runner.rebuild(
+            system_for(migrated, orders), OrderEvents, batch_size=10, flush_every=10, progress=crash_after(3)
+        )
     stats = runner.rebuild(system_for(migrated, orders), OrderEvents, batch_size=10)
     assert stats.events == total - 30
     assert {r["order_id"]: r["events"] for r in table_rows(migrated, OrderEvents.orders)} == expected_counts(orders)
@@ -114,7 +116,9 @@ def test_an_interrupted_rebuild_loses_only_what_it_applied_since_its_last_flush(
     with pytest.raises(Crash):
         # Batches of 10, a commit every 20 messages: the crash after the 5th
         # batch finds 40 committed and 10 only in memory.
-        runner.rebuild(system_for(migrated, orders), OrderEvents, batch_size=10, flush_every=20, progress=crash_after(5))
+        runner.rebuild(
+            system_for(migrated, orders), OrderEvents, batch_size=10, flush_every=20, progress=crash_after(5)
+        )
     stats = runner.rebuild(system_for(migrated, orders), OrderEvents, batch_size=10)
     assert stats.events == total - 40
     assert {r["order_id"]: r["events"] for r in table_rows(migrated, OrderEvents.orders)} == expected_counts(orders)
@@ -164,5 +168,7 @@ def test_after_a_swap_the_rebuild_checkpoints_are_live(migrated, orders):
     engine = create_read_model_engine(migrated.read_model_url)
     with engine.connect() as conn:
         assert read_checkpoints(conn, "order_events", schema.Target.REBUILD) == {}
-        assert read_checkpoints(conn, "order_events", schema.Target.LIVE) == {0: orders.recorder.max_notification_id() + 1}
+        assert read_checkpoints(conn, "order_events", schema.Target.LIVE) == {
+            0: orders.recorder.max_notification_id() + 1
+        }
     engine.dispose()

@@ -51,7 +51,9 @@ def test_checkpoint_is_stored_with_the_rows(migrated, orders):
     runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     engine = create_read_model_engine(migrated.read_model_url)
     with engine.connect() as conn:
-        assert read_checkpoints(conn, "order_events", schema.Target.LIVE) == {0: orders.recorder.max_notification_id() + 1}
+        assert read_checkpoints(conn, "order_events", schema.Target.LIVE) == {
+            0: orders.recorder.max_notification_id() + 1
+        }
     engine.dispose()
 
 
@@ -110,7 +112,7 @@ def test_embedded_records_equal_the_domain_records(orders):
     notifications = orders.recorder.select_notifications(start=0, limit=10_000)
     rows = source.log.read(0, 10_000)
     assert [row[0] for row in rows] == [n.id for n in notifications]
-    for row, n in zip(rows, notifications):
+    for row, n in zip(rows, notifications, strict=True):
         assert source.record(row) == record_of(orders.mapper.to_domain_event(n))
 
 

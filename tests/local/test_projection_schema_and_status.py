@@ -45,7 +45,9 @@ def test_status_reports_offsets_end_and_lag_per_partition(migrated, orders):
     simulate(orders, n_orders=5)
     end = orders.recorder.max_notification_id() + 1
     [before] = runner.status(system_for(migrated, orders), [OrderEvents])
-    assert (before.state, before.version, [(p.offset, p.end, p.lag) for p in before.partitions]) == ("new", None, [(0, end, end)])
+    assert (before.state, before.version, [(p.offset, p.end, p.lag) for p in before.partitions]) == (
+        "new", None, [(0, end, end)]
+    )
     runner.run_until_caught_up(system_for(migrated, orders), [OrderEvents])
     [after] = runner.status(system_for(migrated, orders), [OrderEvents])
     assert (after.state, after.version, after.lag, after.partitions[0].offset) == ("running", 1, 0, end)
@@ -97,4 +99,5 @@ def test_cli_rebuild_all_rebuilds_every_projection(cli_env, orders, capsys):
     main(["db", "upgrade"])
     assert main(["projections", "rebuild", "--all"]) == 0
     out = capsys.readouterr().out
-    assert all(f"rebuilt {name}" in out for name in ("order_summary", "customer_orders", "product_sales", "order_events"))
+    names = ("order_summary", "customer_orders", "product_sales", "order_events")
+    assert all(f"rebuilt {name}" in out for name in names)

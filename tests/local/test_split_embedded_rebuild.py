@@ -200,4 +200,5 @@ def test_an_event_store_other_than_the_settings_one_is_not_split(settings, order
 
 
 def test_a_rebuild_set_to_one_process_is_not_split(settings, orders):
-    assert parallel.embedded_shares(system_for(dataclasses.replace(settings, rebuild_processes=1), orders), OrderSummary) == 1
+    one_process = dataclasses.replace(settings, rebuild_processes=1)
+    assert parallel.embedded_shares(system_for(one_process, orders), OrderSummary) == 1

@@ -52,5 +52,10 @@ class OrderProgress(Projection):
         row = rows.get(self.orders, event.aggregate_id) or {"order_id": event.aggregate_id, "events": 0}
         rows.put(
             self.orders,
-            {**row, "events": row["events"] + 1, "last_version": event.aggregate_version, "last_type": event.event_type},
+            {
+                **row,
+                "events": row["events"] + 1,
+                "last_version": event.aggregate_version,
+                "last_type": event.event_type,
+            },
         )

@@ -85,7 +85,9 @@ def test_a_bad_rebuild_process_count_is_refused(value, message):
         Settings.from_env({"ORDERS_REBUILD_PROCESSES": value})
 
 
-@pytest.mark.parametrize("value, message", [("soon", "not a number"), ("0", "greater than zero"), ("-1", "greater than zero")])
+@pytest.mark.parametrize(
+    "value, message", [("soon", "not a number"), ("0", "greater than zero"), ("-1", "greater than zero")]
+)
 def test_a_bad_poll_interval_is_refused(value, message):
     with pytest.raises(ConfigurationError, match=f"ORDERS_RELAY_POLL_INTERVAL=.*{message}"):
         Settings.from_env({"ORDERS_RELAY_POLL_INTERVAL": value})
@@ -98,7 +100,7 @@ def test_a_yes_no_setting_refuses_other_words():
 
 def test_a_sqlite_url_without_a_path_is_refused():
     with pytest.raises(ConfigurationError, match="needs a file path"):
-        Settings(event_store_url="sqlite:///").sqlite_path
+        _ = Settings(event_store_url="sqlite:///").sqlite_path
 
 
 def test_a_postgresql_url_gives_its_location():
@@ -110,7 +112,7 @@ def test_a_postgresql_url_gives_its_location():
 
 def test_a_postgresql_url_without_a_database_is_refused_without_its_password():
     with pytest.raises(ConfigurationError, match=r"needs user, host and database") as raised:
-        Settings(event_store_url="postgresql://orders:s3cret@db.example:6543/").postgres
+        _ = Settings(event_store_url="postgresql://orders:s3cret@db.example:6543/").postgres
     assert "s3cret" not in str(raised.value)
 
 
@@ -125,7 +127,10 @@ def test_the_postgres_event_store_env_always_disables_db_functions():
 
 def test_the_postgres_event_store_env_points_eventsourcing_at_the_url():
     env = eventsourcing_env(Settings(event_store_url=PG_URL))
-    assert {k: env[f"ORDERS_{k}"] for k in ("PERSISTENCE_MODULE", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DBNAME")} == {
+    keys = (
+        "PERSISTENCE_MODULE", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DBNAME"
+    )
+    assert {k: env[f"ORDERS_{k}"] for k in keys} == {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_HOST": "db.example",
         "POSTGRES_PORT": "6543",

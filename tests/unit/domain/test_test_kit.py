@@ -85,4 +85,4 @@ def test_placed_overrides_keep_the_fingerprint_consistent():
 def test_reading_the_state_after_a_command_that_raised_unexpectedly_fails():
     outcome = given(placed()).when(lambda order: order.ship("DHL", "1"))
     with pytest.raises(AssertionError, match="the command raised"):
-        outcome.state
+        _ = outcome.state

@@ -53,7 +53,9 @@ def test_duplicate_event_is_dropped_and_counted():
 
 
 def test_duplicate_within_one_batch_is_dropped():
-    result = apply_batch(EventCounts(), rows := DictRows(), messages(event(ORDER_A, 1), event(ORDER_A, 1)), sleep=no_sleep)
+    result = apply_batch(
+        EventCounts(), rows := DictRows(), messages(event(ORDER_A, 1), event(ORDER_A, 1)), sleep=no_sleep
+    )
     assert (result.applied, result.duplicates) == (1, 1)
     assert rows.count(EventCounts, ORDER_A) == 1
 
@@ -83,7 +85,9 @@ def test_halt_stops_at_the_failing_event_keeping_the_ones_before():
 def test_failing_handler_is_retried_with_backoff_before_the_policy():
     EventCounts.failures[event(ORDER_A, 1).event_id] = 99
     sleeps: list[float] = []
-    result = apply_batch(EventCounts(), DictRows(), messages(event(ORDER_A, 1)), attempts=3, backoff=0.01, sleep=sleeps.append)
+    result = apply_batch(
+        EventCounts(), DictRows(), messages(event(ORDER_A, 1)), attempts=3, backoff=0.01, sleep=sleeps.append
+    )
     assert sleeps == [0.01, 0.02]
     assert result.halt is not None and "after 3 attempts" in result.halt.error
 
@@ -119,12 +123,16 @@ def test_dead_letter_parks_later_events_of_the_same_order_only():
 
 
 def test_an_order_blocked_by_an_earlier_batch_stays_parked():
-    result = apply_batch(DeadLetterCounts(), DictRows(), messages(event(ORDER_A, 1)), blocked={ORDER_A: 0}, sleep=no_sleep)
+    result = apply_batch(
+        DeadLetterCounts(), DictRows(), messages(event(ORDER_A, 1)), blocked={ORDER_A: 0}, sleep=no_sleep
+    )
     assert [o for _, o in result.outcomes] == [Outcome.PARKED]
 
 
 def test_a_redelivered_parked_event_is_a_duplicate_not_parked_twice():
-    result = apply_batch(DeadLetterCounts(), DictRows(), messages(event(ORDER_A, 3)), blocked={ORDER_A: 4}, sleep=no_sleep)
+    result = apply_batch(
+        DeadLetterCounts(), DictRows(), messages(event(ORDER_A, 3)), blocked={ORDER_A: 4}, sleep=no_sleep
+    )
     assert [o for _, o in result.outcomes] == [Outcome.DUPLICATE]
     assert result.dead_letters == []
 

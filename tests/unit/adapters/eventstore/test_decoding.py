@@ -5,7 +5,13 @@ from __future__ import annotations
 from adapters.eventstore.decoding import decode_stored, decoder_for
 from adapters.eventstore.log import ORDER_SHARES, order_share
 from domain.records import EVENT_TYPES, record_of
-from tests.unit.adapters.notifications import as_notification, as_v1_placed, in_memory_orders, notifications, one_of_each
+from tests.unit.adapters.notifications import (
+    as_notification,
+    as_v1_placed,
+    in_memory_orders,
+    notifications,
+    one_of_each,
+)
 
 
 def _stored():

@@ -71,5 +71,6 @@ def test_a_projection_defined_in_a_script_is_not_split():
 
 
 def test_a_share_result_crosses_the_process_boundary_as_json_unchanged():
-    result = ShareResult(done=12, stats=RunStats(events=10, applied=8, duplicates=2, batches=3), halt="x: y", peak_rss_mb=1.5)
+    stats = RunStats(events=10, applied=8, duplicates=2, batches=3)
+    result = ShareResult(done=12, stats=stats, halt="x: y", peak_rss_mb=1.5)
     assert ShareResult.from_json(result.to_json()) == result
