@@ -1,9 +1,11 @@
 """The composition root: what orderstream opens, built from ``Settings`` in one place.
 
-Every entry point (the CLI, a rebuild's worker process, tests, benchmarks)
-opens a :class:`System` with :func:`open_system` and hands it, or its parts,
-to the code that needs them. Nothing else builds engines, applications or
-sources; nothing connects before it is first used.
+The entry points (the CLI, a rebuild's worker process, the tests' and
+benchmarks' runs of the runner) open a :class:`System` with
+:func:`open_system` and hand it, or its parts, to the code that needs them;
+the runner, the relay and the stores build none of these themselves. Nothing
+connects before it is first used. (Benchmarks that time the domain API or
+the relay alone open just that part, with the builders this module uses.)
 """
 
 from __future__ import annotations
@@ -76,10 +78,12 @@ class System:
 
     def close(self) -> None:
         """Close what was opened (an ``orders`` given to the system stays open)."""
-        if "read_models" in self.__dict__:
-            self.read_models.dispose()
-        if "orders" in self.__dict__ and self._given_orders is None:
-            self.orders.close()
+        try:
+            if "read_models" in self.__dict__:
+                self.read_models.dispose()
+        finally:
+            if "orders" in self.__dict__ and self._given_orders is None:
+                self.orders.close()
 
 
 @contextmanager

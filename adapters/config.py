@@ -2,7 +2,7 @@
 
 Every setting is an environment variable; the CLI's flags override them.
 Nothing here connects to anything: ``Settings`` is plain values, read once by
-the CLI and handed to the builders in ``adapters/`` (the composition root).
+the CLI and handed to the composition root, ``adapters.bootstrap``.
 
 | variable                     | default                          | meaning                                   |
 |------------------------------|----------------------------------|-------------------------------------------|

@@ -7,7 +7,7 @@ which is safe because every command re-checks its rules on that state. After
 the last attempt a :class:`ConcurrencyError` is raised.
 
 Persistence is chosen by the eventsourcing environment handed to the
-constructor (see ``adapters.event_store``); this module never names a database.
+constructor (see ``adapters.eventstore.wiring``); this module never names a database.
 """
 
 from __future__ import annotations

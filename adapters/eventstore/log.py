@@ -31,11 +31,7 @@ class OrderShare(NamedTuple):
 
 
 _HEX = "0123456789abcdef"
-
-
 ORDER_SHARES = 16  # at most: one per hex digit an order id can end in
-
-
 # Canonical order ids a SQLite log reader keeps before it starts over
 # (docs/benchmarks.md#log-reads).
 REMEMBERED_ORDER_IDS = 50_000

@@ -47,7 +47,7 @@ class EmbeddedSource:
 
     def message(self, row: StoredRow) -> Message:
         # No payload for a decoded event: a dead letter encodes its envelope
-        # only when one is written (see adapters.sql.dead_letters.insert_dead_letters).
+        # only when one is written (see adapters.sql.dead_letters.record_dead_letters).
         try:
             record = self.record(row)
         except PoisonMessageError as e:

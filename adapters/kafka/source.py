@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
 from adapters.kafka.envelope import PoisonMessageError, decode
-from adapters.kafka.topics import log
 from adapters.source import SourceUnavailableError
 from projections.apply import Message
 
+log = logging.getLogger(__name__)
+
 FETCH_MAX_BYTES = 16 * 1024 * 1024
-
-
 PARTITION_FETCH_MAX_BYTES = 2 * 1024 * 1024
 
 

@@ -155,6 +155,8 @@ def checkpoint_after(checkpoint: int, positions: Sequence[int], acks: Iterable[A
     """
     if positions and positions[0] <= checkpoint:
         raise ValueError(f"positions must increase past the checkpoint {checkpoint}, got {positions[0]}")
+    if any(later <= earlier for earlier, later in zip(positions, positions[1:], strict=False)):
+        raise ValueError(f"positions must increase, got {list(positions)[:10]}...")
     first_failed = min((a.position for a in acks if not a.ok), default=None)
     end = len(positions) if first_failed is None else bisect_left(positions, first_failed)
     return positions[end - 1] if end else checkpoint

@@ -74,6 +74,13 @@ class HaltWatch:
         return state
 
     def halt(self) -> StateRow:
-        """This runner just halted the projection: its state now (the next check waits a while)."""
+        """This runner just halted the projection: its state now, for the message (the next check waits a while).
+
+        Halted it stays until a later :meth:`check` says otherwise, even if a
+        retry already set it running again: resuming always goes through the
+        caller's resume path, which seeks to the offsets in SQL.
+        """
         self._checked = self._clock()
-        return self.check()
+        state = self.store.read_state()
+        self.halted = True
+        return state

@@ -32,8 +32,6 @@ from projections.apply import (
 from projections.contract import Projection
 
 log = logging.getLogger(__name__)
-
-
 # The committed SQL offsets are copied to Kafka (for lag tools) at most this
 # often, and at the end (see docs/benchmarks.md#offset-copies).
 KAFKA_COPY_INTERVAL = 1.0

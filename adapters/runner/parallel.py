@@ -32,6 +32,7 @@ import resource
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from adapters.bootstrap import System
 from adapters.config import Settings
@@ -118,6 +119,11 @@ def split(partitions: list[int], shares: int) -> list[list[int]]:
     return [partitions[i::shares] for i in range(shares) if partitions[i::shares]]
 
 
+class ShareJob(NamedTuple):
+    """One process's part of a split rebuild: the end offsets it replays up to, and its share of the orders."""
+
+    ends: dict[int, int]
+    order_share: OrderShare | None  # None: a share of the partitions (Kafka)
 
 
 def replay_in_processes(
@@ -150,12 +156,10 @@ def replay_in_processes(
     """
     settings = system.settings
     if order_shares > 1:
-        shares: list[tuple[dict[int, int], OrderShare | None]] = [
-            (dict(ends), OrderShare(k, order_shares)) for k in range(order_shares)
-        ]
+        shares = [ShareJob(dict(ends), OrderShare(k, order_shares)) for k in range(order_shares)]
     else:
         parts = split(sorted(ends), process_count(settings, len(ends)))
-        shares = [({p: ends[p] for p in part}, None) for part in parts]
+        shares = [ShareJob({p: ends[p] for p in part}, None) for part in parts]
     flush_every = per_process(flush_every, len(shares))
     max_cached_rows = per_process(max_cached_rows, len(shares))
     scale = order_shares  # every share of the orders reads through the whole log
@@ -173,20 +177,21 @@ def replay_in_processes(
     processes: list[WorkerProcess] = []
     reader: WorkerReports | None = None
     try:
-        for i, (share_ends, order_share) in enumerate(shares[1:], start=1):
-            job_ends = {str(p): o for p, o in share_ends.items()}
-            processes.append(WorkerProcess.start(i, {**job, "ends": job_ends, "share": order_share}))
+        for i, share in enumerate(shares[1:], start=1):
+            job_ends = {str(p): o for p, o in share.ends.items()}
+            processes.append(WorkerProcess.start(i, {**job, "ends": job_ends, "share": share.order_share}))
         reader = WorkerReports(processes)
         reader.start()
 
         def report(done: int, events: int) -> None:
             reader.stop_if_needed()
-            others_done, others_events = reader.totals()
-            on_progress((done + others_done) // scale, events + others_events)
+            others = reader.totals()
+            on_progress((done + others.done) // scale, events + others.events)
 
         try:
             here = replay_share(
-                system, projection, shares[0][0], shares[0][1], created_empty, fingerprint, batch_size, flush_every,
+                system, projection, shares[0].ends, shares[0].order_share, created_empty, fingerprint, batch_size,
+                flush_every,
                 max_cached_rows, report,
             )
         except ShareStopped:
@@ -194,8 +199,8 @@ def replay_in_processes(
         if here.halt is None:
             while reader.is_alive():  # the other shares: keep reporting their progress
                 reader.join(timeout=0.5)
-                done, events = reader.totals()
-                on_progress((done + here.done) // scale, events + here.stats.events)
+                others = reader.totals()
+                on_progress((others.done + here.done) // scale, others.events + here.stats.events)
         reader.raise_failure()
         return [here, *reader.results()]
     finally:
@@ -209,12 +214,6 @@ def replay_in_processes(
             process.close()
 
 
-
-
-
-
-
-
 def peak_rss_mb() -> float:
     """This process's peak resident memory in MB (Linux's VmHWM; else getrusage, which may include the parent)."""
     try:
@@ -224,8 +223,6 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 
 
 def replay_share(

@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from adapters.bootstrap import System
 from adapters.runner import parallel
@@ -42,6 +43,13 @@ def rebuild(
     stats = rebuild_into_shadow(system, projection, progress, batch_size, flush_every)
     stats.rebuilt.append(projection.name)
     return stats
+
+
+class Replayed(NamedTuple):
+    """What a replay did, and the rebuild checkpoints it committed last (as stored: the swap checks them)."""
+
+    stats: RunStats
+    committed: dict[int, int]
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ def rebuild_into_shadow(
     return stats
 
 
-def _replay_in_process(job: RebuildJob, ends: Mapping[int, int] | None) -> tuple[RunStats, dict[int, int]]:
+def _replay_in_process(job: RebuildJob, ends: Mapping[int, int] | None) -> Replayed:
     """Replay in this process; the run's figures and the checkpoints it committed last."""
     worker = ReplayWorker(
         job.system.read_models, job.projection, job.store.tables, created_empty=job.created_empty,
@@ -114,7 +122,7 @@ def _replay_in_process(job: RebuildJob, ends: Mapping[int, int] | None) -> tuple
             )
     if worker.halted_at is None:
         worker.flush()
-        return stats, worker.checkpoints()
+        return Replayed(stats, worker.checkpoints())
     raise ProjectionHaltedError(
         f"rebuild of {job.projection.name} stopped at {worker.halted_at.describe()}: "
         f"{worker.halt_error()}; the live tables are unchanged"
@@ -123,7 +131,7 @@ def _replay_in_process(job: RebuildJob, ends: Mapping[int, int] | None) -> tuple
 
 def _replay_in_processes(
     job: RebuildJob, ends: Mapping[int, int], order_shares: int = 1
-) -> tuple[RunStats, dict[int, int]]:
+) -> Replayed:
     """The partitions (Kafka) or the orders (embedded) shared out over processes (see ``adapters.runner.parallel``)."""
     name = job.projection.name
     starts = job.store.read_checkpoints()
@@ -152,4 +160,4 @@ def _replay_in_processes(
     # Every share reached its end offsets; the last reports may not say so (a
     # share of the orders ends at its own last event, not at the log's).
     on_progress(total, stats.events)
-    return stats, committed
+    return Replayed(stats, committed)

@@ -115,7 +115,7 @@ class ReplayWorker:
 
     def reload(self) -> dict[int, int]:
         """Forget what is in memory; read the checkpoints and blocked orders from SQL."""
-        offsets, blocked = self.store.read_resume_point()
+        offsets, blocked = self.store.read_resume_point()  # a ResumePoint
         complete = self._created_empty and not offsets
         self._created_empty = False  # after a reload nothing says the tables are still ours alone
         self.stored = dict(offsets)

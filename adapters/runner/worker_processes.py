@@ -11,9 +11,16 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from adapters.runner.stats import RunStats
+
+
+class ShareProgress(NamedTuple):
+    """How far a share got: offsets consumed, and messages applied."""
+
+    done: int
+    events: int
 
 
 class ParallelReplayError(RuntimeError):
@@ -52,7 +59,7 @@ class WorkerReports(threading.Thread):
         super().__init__(name="rebuild-worker-reports", daemon=True)
         self.workers = workers
         self._lock = threading.Lock()
-        self._progress: dict[int, tuple[int, int]] = {}
+        self._progress: dict[int, ShareProgress] = {}
         self._results: dict[int, ShareResult] = {}
         self._failure: str | None = None
         self._halted = False
@@ -63,9 +70,12 @@ class WorkerReports(threading.Thread):
         except Exception as e:  # noqa: BLE001 - handed to the replaying thread
             self._fail(f"reading the rebuild workers' reports failed: {type(e).__name__}: {e}")
 
-    def totals(self) -> tuple[int, int]:
+    def totals(self) -> ShareProgress:
+        """The other shares' progress, summed."""
         with self._lock:
-            return sum(d for d, _ in self._progress.values()), sum(e for _, e in self._progress.values())
+            return ShareProgress(
+                sum(p.done for p in self._progress.values()), sum(p.events for p in self._progress.values())
+            )
 
     def results(self) -> list[ShareResult]:
         """Every worker's result (a worker stopped before it had one: an empty result)."""
@@ -110,7 +120,7 @@ class WorkerReports(threading.Thread):
                         if kind == "progress":
                             done, events = map(int, payload.split())
                             with self._lock:
-                                self._progress[worker.index] = (done, events)
+                                self._progress[worker.index] = ShareProgress(done, events)
                         elif kind == "result":
                             result = ShareResult.from_json(payload)
                             if result.error is not None:
@@ -122,7 +132,7 @@ class WorkerReports(threading.Thread):
                                 for other in self.workers:  # the rebuild stops here
                                     other.stop()
                             with self._lock:
-                                self._progress[worker.index] = (result.done, result.stats.events)
+                                self._progress[worker.index] = ShareProgress(result.done, result.stats.events)
                                 self._results[worker.index] = result
                             selector.unregister(key.fileobj)
                             pending -= 1

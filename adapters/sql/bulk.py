@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 # Keys per IN (...) list: one query per table for a whole batch, within the
 # bound-parameter limits (PostgreSQL 65535; SQLite 32766 since 3.32, 999 before).
 IN_CHUNK = 30_000 if sqlite3.sqlite_version_info >= (3, 32) else 900
-
-
 UPSERT_CHUNK = 10_000
 
 

@@ -15,8 +15,6 @@ from sqlalchemy import (
 from adapters.config import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
 SQLITE_WRITER_CACHE_KIB = 128 * 1024  # page cache of a writer connection (SQLite's default: 2 MiB)
 
 

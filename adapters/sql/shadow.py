@@ -32,8 +32,6 @@ from adapters.sql.statements import lock
 from projections.contract import Projection
 
 SHADOW_SUFFIX = "__rebuild"
-
-
 PG_IDENTIFIER_MAX = 63
 
 

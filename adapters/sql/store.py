@@ -58,6 +58,13 @@ class RetriedLetter(NamedTuple):
     letter_id: int
 
 
+class ResumePoint(NamedTuple):
+    """Where a rebuild's writer resumes: its next offsets, and the orders blocked by dead letters."""
+
+    offsets: dict[int, int]
+    blocked: dict[str, int]
+
+
 @dataclass
 class RetryCounts:
     applied: int = 0  # dead letters applied (or found already applied)
@@ -109,15 +116,15 @@ class Batch:
     def resolve_retried(self, retried: Sequence[RetriedLetter], result: BatchResult) -> RetryCounts:
         """Set each retried letter's status from what ``result`` says became of its message."""
         counts = RetryCounts()
-        letter_of = {id(r.message): r.letter_id for r in retried}
-        errors = {id(dl.message): dl.error for dl in result.dead_letters}
-        for message, outcome in result.outcomes:
-            letter_id = letter_of[id(message)]
+        errors = {(dl.message.partition, dl.message.offset): dl.error for dl in result.dead_letters}
+        # One outcome per message, in the order given, up to a halt.
+        for (message, letter_id), (applied, outcome) in zip(retried, result.outcomes, strict=False):
+            assert applied is message, "outcomes follow the messages in order"
             if outcome in (Outcome.APPLIED, Outcome.DUPLICATE):
                 letters.resolve_letter(self.conn, letter_id, LetterStatus.APPLIED)
                 counts.applied += 1
             elif outcome in (Outcome.DEAD, Outcome.HALTED):
-                error = errors.get(id(message)) or (result.halt.error if result.halt else None)
+                error = errors.get((message.partition, message.offset)) or (result.halt.error if result.halt else None)
                 letters.resolve_letter(self.conn, letter_id, LetterStatus.DEAD, error)
                 counts.still_dead += 1
             else:
@@ -162,11 +169,11 @@ class ProjectionStore:
         with self._reading() as conn:
             return self.keys.as_offsets(read_checkpoints(conn, self.name, self.target))
 
-    def read_resume_point(self) -> tuple[dict[int, int], dict[str, int]]:
+    def read_resume_point(self) -> ResumePoint:
         """This writer's checkpoints (as :meth:`read_checkpoints`) and the orders blocked for this target."""
         with self._reading() as conn:
             offsets = self.keys.as_offsets(read_checkpoints(conn, self.name, self.target))
-            return offsets, letters.blocked_orders(conn, self.name, self.target)
+            return ResumePoint(offsets, letters.blocked_orders(conn, self.name, self.target))
 
     def read_state(self) -> StateRow:
         with self._reading() as conn:

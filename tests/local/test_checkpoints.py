@@ -1,4 +1,4 @@
-"""Checkpoint moves and the dead-letter look-up every batch makes (``adapters.sql.bookkeeping``).
+"""Checkpoint moves and the dead-letter look-up every batch makes (``adapters.sql.checkpoints``, ``dead_letters``).
 
 A contract on every read-model database: run here on SQLite, and on
 PostgreSQL by tests/integration/contract.

@@ -1,4 +1,4 @@
-"""The start of a live batch (``adapters.sql.bookkeeping.open_batch``): lock, blocked orders, rows read ahead.
+"""The start of a live batch (``adapters.sql.store.open_batch``): lock, blocked orders, rows read ahead.
 
 A contract on every read-model database: run here on SQLite, and on
 PostgreSQL (where the statements go in one pipeline) by tests/integration/contract.

@@ -2,7 +2,7 @@
 
 A projection's schema is written twice: as ``Table`` objects in the class and
 as an Alembic revision (so are the framework's tables, in
-``projections.bookkeeping`` and ``0001_framework``). Here a fresh read-model
+``adapters.sql.schema`` and ``0001_framework``). Here a fresh read-model
 database is upgraded to every head, as ``orders db upgrade`` does, and
 Alembic's autogenerate comparison against each owner's ``MetaData`` must find
 no difference: one is a revision that was forgotten (or a ``Table`` that was).

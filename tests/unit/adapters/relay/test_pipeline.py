@@ -369,6 +369,11 @@ def test_positions_at_or_before_the_checkpoint_are_refused():
         checkpoint_after(10, [10], [Ack(10, True)])
 
 
+def test_positions_out_of_log_order_are_refused():
+    with pytest.raises(ValueError, match="must increase"):
+        checkpoint_after(10, [11, 13, 12], [Ack(11, True)])
+
+
 def per_message_prefix(checkpoint: int, positions: Sequence[int], batch_of: Sequence[int], ok: Sequence[bool]) -> int:
     """The definition, message by message in log order: stop at the first whose record batch failed."""
     for position, batch in zip(positions, batch_of, strict=True):

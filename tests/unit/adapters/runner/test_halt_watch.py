@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from adapters.runner.halts import STATE_RECHECK_SECONDS, HaltWatch
 from adapters.sql.state import StateRow
+from adapters.sql.store import ProjectionStore
 
 RUNNING = StateRow("p", 1, "running", None, None, None, None, None)
 HALTED = replace(RUNNING, state="halted", last_error="boom", failing_partition=0, failing_offset=7)
 
 
-class StateInSql:
-    """What HaltWatch reads of a ProjectionStore: the state row, as another process may have set it."""
+class StateInSql(ProjectionStore):
+    """A ProjectionStore whose state row is held here, as another process may set it (no database)."""
 
     def __init__(self, state: StateRow) -> None:
         self.state = state
-        self.reads = 0
 
     def read_state(self) -> StateRow:
-        self.reads += 1
         return self.state
 
 
@@ -32,7 +30,7 @@ class Clock:
         return self.now
 
 
-def watch(state: StateRow, store: Any, clock: Clock) -> HaltWatch:
+def watch(state: StateRow, store: StateInSql, clock: Clock) -> HaltWatch:
     return HaltWatch(store, state, clock)
 
 
@@ -76,3 +74,11 @@ def test_halting_it_here_restarts_the_interval():
     store.state = HALTED
     w.halt()
     assert w.halted and not w.due()
+
+
+def test_halting_it_here_keeps_it_halted_even_if_a_retry_already_set_it_running():
+    # The loop must resume through its resume path (which seeks to the offsets in SQL), never in passing.
+    store = StateInSql(RUNNING)
+    w = watch(RUNNING, store, Clock())
+    w.halt()
+    assert w.halted

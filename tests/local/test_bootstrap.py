@@ -1,0 +1,39 @@
+"""The composition root closes what it opened, and only that."""
+
+from __future__ import annotations
+
+import pytest
+from eventsourcing.persistence import ConnectionPoolClosedError
+
+from adapters.bootstrap import open_system
+from adapters.config import Settings
+from adapters.eventstore.wiring import open_orders
+
+LINE = [("BOOK-42", 1, "9.90")]
+
+
+def test_the_domain_api_a_system_opened_is_closed_with_it(settings: Settings):
+    with open_system(settings) as system:
+        orders = system.orders
+        orders.place_order("c-1", LINE)
+    with pytest.raises(ConnectionPoolClosedError):
+        orders.place_order("c-1", LINE)
+
+
+def test_a_domain_api_given_to_a_system_stays_open_after_it(settings: Settings):
+    orders = open_orders(settings)
+    try:
+        with open_system(settings, orders) as system:
+            assert system.orders is orders
+        orders.place_order("c-1", LINE)
+    finally:
+        orders.close()
+
+
+def test_the_read_model_engine_is_disposed_with_the_system(settings: Settings):
+    with open_system(settings) as system:
+        engine = system.read_models
+        with engine.connect():
+            pass
+        assert engine.pool.checkedin() == 1
+    assert engine.pool.checkedin() == 0
