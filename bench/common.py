@@ -77,10 +77,24 @@ def fresh_database(admin_url: str, prefix: str = "orderstream_bench") -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, "", ""))
 
 
-def drop_database(admin_url: str, url: str) -> None:
+def drop_database(admin_url: str, url: str, patience: float = 120.0) -> None:
+    """Drop the bench's database; wait while autovacuum works on it.
+
+    FORCE ends the bench's own connections, but not an autovacuum worker (it
+    runs as the superuser): after a bulk load one is often busy there, and
+    the drop is refused until it finishes.
+    """
     name = urlsplit(url).path.strip("/")
+    deadline = time.monotonic() + patience
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        while True:
+            try:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+                return
+            except psycopg.errors.InsufficientPrivilege:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
 
 
 async def delete_topics(bootstrap: str, topics: list[str]) -> None:
