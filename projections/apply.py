@@ -118,13 +118,6 @@ class Outcome(StrEnum):
     HALTED = "halted"
 
 
-class MessageOutcome(NamedTuple):
-    """What became of one message of a batch."""
-
-    message: Message
-    outcome: Outcome
-
-
 class TableChanges(NamedTuple):
     """One table's changes in a unit of work: rows to upsert and keys to delete, in key order."""
 
@@ -158,7 +151,8 @@ class BatchResult:
     next_offsets: dict[int, int] = field(default_factory=dict)
     # Orders blocked (or parked further) in this batch -> highest version recorded.
     blocked: dict[str, int] = field(default_factory=dict)
-    outcomes: list[MessageOutcome] = field(default_factory=list)
+    # What became of each message, in the order given: outcomes[i] is messages[i]'s (up to a halt).
+    outcomes: list[Outcome] = field(default_factory=list)
 
     @property
     def dead(self) -> int:
@@ -382,17 +376,17 @@ def apply_batch(
             version = event.aggregate_version
             if version <= last:
                 result.duplicates += 1
-                outcomes.append(MessageOutcome(message, Outcome.DUPLICATE))
+                outcomes.append(Outcome.DUPLICATE)
                 next_offsets[message.partition] = message.offset + 1
                 continue
             parked_up_to = newly_blocked.get(order, blocked.get(order)) if (any_blocked or newly_blocked) else None
             if parked_up_to is not None:
                 if version <= parked_up_to:
                     result.duplicates += 1
-                    outcomes.append(MessageOutcome(message, Outcome.DUPLICATE))
+                    outcomes.append(Outcome.DUPLICATE)
                 else:
                     result.dead_letters.append(DeadLetter(message, None, Outcome.PARKED))
-                    outcomes.append(MessageOutcome(message, Outcome.PARKED))
+                    outcomes.append(Outcome.PARKED)
                     newly_blocked[order] = version
                 next_offsets[message.partition] = message.offset + 1
                 continue
@@ -415,16 +409,16 @@ def apply_batch(
                 if failure is None:
                     record_version(versions, order, version)
                     result.applied += 1
-                    outcomes.append(MessageOutcome(message, Outcome.APPLIED))
+                    outcomes.append(Outcome.APPLIED)
                     next_offsets[message.partition] = message.offset + 1
                     continue
 
         if not dead_letter:
             result.halt = Halt(message, failure)
-            outcomes.append(MessageOutcome(message, Outcome.HALTED))
+            outcomes.append(Outcome.HALTED)
             break
         result.dead_letters.append(DeadLetter(message, failure, Outcome.DEAD))
-        outcomes.append(MessageOutcome(message, Outcome.DEAD))
+        outcomes.append(Outcome.DEAD)
         to_block = message.aggregate_id
         if to_block is not None:
             known = newly_blocked.get(to_block, blocked.get(to_block, 0))

@@ -113,7 +113,7 @@ def test_dead_letter_parks_later_events_of_the_same_order_only():
     rows = DictRows()
     batch = messages(event(ORDER_A, 1), event(ORDER_A, 2), event(ORDER_B, 1), event(ORDER_A, 3), event(ORDER_B, 2))
     result = apply_batch(DeadLetterCounts(), rows, batch, sleep=no_sleep)
-    assert [o for _, o in result.outcomes] == [
+    assert result.outcomes == [
         Outcome.APPLIED, Outcome.DEAD, Outcome.APPLIED, Outcome.PARKED, Outcome.APPLIED,
     ]
     assert [(d.message.offset, d.status) for d in result.dead_letters] == [(1, "dead"), (3, "parked")]
@@ -126,14 +126,14 @@ def test_an_order_blocked_by_an_earlier_batch_stays_parked():
     result = apply_batch(
         DeadLetterCounts(), DictRows(), messages(event(ORDER_A, 1)), blocked={ORDER_A: 0}, sleep=no_sleep
     )
-    assert [o for _, o in result.outcomes] == [Outcome.PARKED]
+    assert result.outcomes == [Outcome.PARKED]
 
 
 def test_a_redelivered_parked_event_is_a_duplicate_not_parked_twice():
     result = apply_batch(
         DeadLetterCounts(), DictRows(), messages(event(ORDER_A, 3)), blocked={ORDER_A: 4}, sleep=no_sleep
     )
-    assert [o for _, o in result.outcomes] == [Outcome.DUPLICATE]
+    assert result.outcomes == [Outcome.DUPLICATE]
     assert result.dead_letters == []
 
 
@@ -146,13 +146,13 @@ def test_poison_message_halts_a_halt_projection():
 def test_poison_message_dead_letter_blocks_the_order_it_was_keyed_by():
     batch = [poison(0, key=ORDER_A), *messages(event(ORDER_A, 1), event(ORDER_B, 1), start=1)]
     result = apply_batch(DeadLetterCounts(), DictRows(), batch, sleep=no_sleep)
-    assert [o for _, o in result.outcomes] == [Outcome.DEAD, Outcome.PARKED, Outcome.APPLIED]
+    assert result.outcomes == [Outcome.DEAD, Outcome.PARKED, Outcome.APPLIED]
 
 
 def test_poison_message_without_an_order_blocks_nothing():
     batch = [poison(0, key=None), *messages(event(ORDER_A, 1), start=1)]
     result = apply_batch(DeadLetterCounts(), DictRows(), batch, sleep=no_sleep)
-    assert [o for _, o in result.outcomes] == [Outcome.DEAD, Outcome.APPLIED]
+    assert result.outcomes == [Outcome.DEAD, Outcome.APPLIED]
     assert result.blocked == {}
 
 
