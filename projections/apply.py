@@ -358,6 +358,7 @@ def apply_batch(
     versions = projection.versions
     handlers = projection.bound_handlers()
     dead_letter = projection.error_policy == "dead-letter"
+    mid_stream = projection.starts_mid_stream
     next_offsets = result.next_offsets
     outcomes = result.outcomes
     newly_blocked = result.blocked
@@ -390,7 +391,7 @@ def apply_batch(
                     newly_blocked[order] = version
                 next_offsets[message.partition] = message.offset + 1
                 continue
-            if version != last + 1:
+            if version != last + 1 and not (last == 0 and mid_stream):
                 failure = str(VersionGapError(order, last + 1, version))
             else:
                 handler = handlers.get(event.event_type)

@@ -88,6 +88,10 @@ class Projection:
     # Where this projection's Alembic revisions live (None: the built-in
     # migrations/versions folder).
     migrations: ClassVar[Path | None] = None
+    # Whether the first event seen of an order may be a later one than its
+    # first (a consumer started at the head of the log): then that version is
+    # taken as the order's start, not as a gap.
+    starts_mid_stream: ClassVar[bool] = False
 
     handlers: ClassVar[dict[str, str]]
     versions: ClassVar[Table]

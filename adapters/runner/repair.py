@@ -14,6 +14,7 @@ from adapters.bootstrap import System
 from adapters.kafka.source import decode_payload
 from adapters.runner.halts import prepare
 from adapters.runner.live import run_until_caught_up
+from adapters.runner.reactions import Reactions
 from adapters.runner.stats import RunStats
 from adapters.sql.dead_letters import StoredLetter
 from adapters.sql.migrations import check_schema
@@ -22,6 +23,7 @@ from adapters.sql.schema import LetterStatus
 from adapters.sql.store import ProjectionStore, RetriedLetter
 from projections.apply import Message, apply_batch
 from projections.contract import Projection
+from reactors.contract import Reactor
 
 
 @dataclass
@@ -77,14 +79,19 @@ def _retry_dead_letters(
             continue
         groups.setdefault(letter.aggregate_id or f"#{letter.id}", []).append(letter)
     projection = store.projection()
+    reactions = Reactions(projection, store.read_live_from() or {}) if isinstance(projection, Reactor) else None
     for group in groups.values():
         retried = [RetriedLetter(_message_of(system, letter), letter.id) for letter in group]
         # Still-undecodable messages first (they block), then in version order.
         retried.sort(key=lambda r: (r.message.event is not None, _version(r.message), r.message.offset))
         messages = [r.message for r in retried]
+        if reactions is not None:
+            reactions.discard()
         with store.batch(orders={m.aggregate_id for m in messages if m.aggregate_id is not None}) as batch:
             result = apply_batch(projection, batch.rows, messages)
             counts = batch.resolve_retried(retried, result)
+            if reactions is not None:
+                batch.record_effects(reactions.take(messages))
         stats.applied += counts.applied
         stats.still_dead += counts.still_dead
         stats.still_parked += counts.still_parked

@@ -35,14 +35,17 @@ from sqlalchemy import Engine
 
 from adapters.eventstore.source import EmbeddedSource
 from adapters.kafka.source import KafkaSource, message_from_record
+from adapters.runner.reactions import Reactions
 from adapters.runner.stats import Progress, ProgressCallback, RunStats
 from adapters.sql.checkpoints import CheckpointKeys, FencedError
+from adapters.sql.effects import RecordedEffect
 from adapters.sql.replay_rows import ReplayRows
 from adapters.sql.retries import retry_on_database
 from adapters.sql.rows import Tables
 from adapters.sql.store import ProjectionStore
 from projections.apply import BatchResult, DeadLetter, Halt, Message, apply_batch
 from projections.contract import Projection
+from reactors.contract import Reactor
 
 # The rows a rebuild holds in memory, for the whole rebuild: one process
 # holds it all; a rebuild split over processes gives each its part
@@ -112,6 +115,13 @@ class ReplayWorker:
         self._dead_letters: list[DeadLetter] = []
         self._unflushed = 0
         self.rows = ReplayRows(engine, tables, complete=created_empty, max_cached_rows=self.max_cached_rows)
+        # A reactor's effects, recorded with each flush (suppressed before its live-from offsets).
+        self.reactions = (
+            Reactions(self.projection, self.store.read_live_from() or {})
+            if isinstance(self.projection, Reactor)
+            else None
+        )
+        self._effects: list[RecordedEffect] = []
 
     def reload(self) -> dict[int, int]:
         """Forget what is in memory; read the checkpoints and blocked orders from SQL."""
@@ -122,6 +132,7 @@ class ReplayWorker:
         self.applied = dict(offsets)
         self._blocked = blocked
         self._dead_letters = []
+        self._effects = []
         self._unflushed = 0
         self.rows = ReplayRows(self.engine, self.tables, complete=complete, max_cached_rows=self.max_cached_rows)
         return offsets
@@ -142,6 +153,8 @@ class ReplayWorker:
         result = apply_batch(self.projection, self.rows, unapplied, self._blocked)
         self._blocked.update(result.blocked)
         self._dead_letters += result.dead_letters
+        if self.reactions is not None:
+            self._effects += self.reactions.take(unapplied)
         self.applied.update(result.next_offsets)
         self._unflushed += len(result.outcomes)
         if result.halt is not None:
@@ -154,7 +167,7 @@ class ReplayWorker:
 
     def flush(self) -> None:
         """Commit the rows, dead letters and checkpoints applied since the last flush, in one transaction."""
-        if self.applied == self.stored and not self._dead_letters and self._pending_halt is None:
+        if self.applied == self.stored and not self._dead_letters and not self._effects and self._pending_halt is None:
             return
         try:
             retry_on_database(self._commit, f"{self.name}: rebuild flush")
@@ -163,6 +176,7 @@ class ReplayWorker:
             raise
         self.stored = dict(self.applied)
         self._dead_letters = []
+        self._effects = []
         self._pending_halt = None  # recorded; ``halted_at`` still tells the rebuild where it stopped
         self._unflushed = 0
         self.rows.committed()
@@ -179,6 +193,7 @@ class ReplayWorker:
     def _commit(self) -> None:
         with self.store.batch(self.stored, rows=self.rows, exact=True) as batch:
             batch.record(self._dead_letters, self._pending_halt, self.applied)
+            batch.record_effects(self._effects)
 
 
 # ------------------------------------------------------------ the loops

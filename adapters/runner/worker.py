@@ -7,12 +7,14 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import Engine
 
+from adapters.runner.reactions import Reactions
 from adapters.sql.checkpoints import FencedError
 from adapters.sql.retries import retry_on_database
 from adapters.sql.rows import live_tables
 from adapters.sql.store import ProjectionStore
 from projections.apply import BatchResult, Message, RowsUnavailableError, apply_batch
 from projections.contract import Projection
+from reactors.contract import Reactor
 
 BATCH_SIZE = 5000  # messages read from a source at a time (and applied in one live transaction)
 
@@ -33,6 +35,11 @@ class LiveBatchWriter:
         self.projection = projection()
         self.name = projection.name
         self.store = ProjectionStore(engine, live_tables(projection))
+        self.reactions = (
+            Reactions(self.projection, self.store.read_live_from() or {})
+            if isinstance(self.projection, Reactor)
+            else None
+        )
         self.stored: dict[int, int] = {}  # the checkpoints known to be in SQL
         self.halted_at: Message | None = None
         self._lock = threading.Lock()
@@ -68,9 +75,13 @@ class LiveBatchWriter:
 
     def _apply(self, messages: list[Message], stored: Mapping[int, int]) -> BatchResult:
         orders = {m.aggregate_id for m in messages if m.aggregate_id is not None}
+        if self.reactions is not None:
+            self.reactions.discard()  # an earlier attempt's, rolled back
         with self.store.batch(stored, orders=orders) as batch:
             result = apply_batch(self.projection, batch.rows, messages, batch.blocked)
             batch.record_result(result)
+            if self.reactions is not None:
+                batch.record_effects(self.reactions.take(messages))
         return result
 
     def caught_up(self, ends: Mapping[int, int], partitions: Iterable[int] | None = None) -> bool:

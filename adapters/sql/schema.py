@@ -1,4 +1,4 @@
-"""The framework's own tables: checkpoints, projection state, dead letters.
+"""The framework's own tables: checkpoints, projection state, dead letters, and the reactors' effects outbox.
 
 They live in their own ``MetaData`` (created by the base Alembic revision
 ``0001_framework``), apart from every projection's tables.
@@ -25,6 +25,21 @@ They live in their own ``MetaData`` (created by the base Alembic revision
     ``payload`` is the raw message value, so a retry decodes exactly what
     failed. Rows are kept (never deleted by a resolution): nothing is ever
     dropped silently.
+
+``reactor_effects``
+    The effects outbox: what reactors decided to do, each with its
+    deterministic ``key`` (unique: recording a key again records nothing),
+    written in the same transaction as the reactor's rows and offsets. Status
+    ``pending`` until the dispatcher delivered it (``dispatched``), or gave up
+    on it (``failed``, with the error); ``suppressed`` for an effect of an
+    event older than the reactor's start, never delivered. A dispatcher
+    claims pending effects for a while (``claimed_until``) before delivering,
+    one order's in the order they were recorded.
+
+``reactor_live_from``
+    Per reactor and partition, the offset from which its effects are
+    delivered; those of earlier messages (history a reactor replayed or
+    started from) are recorded ``suppressed``.
 """
 
 from __future__ import annotations
@@ -73,6 +88,13 @@ class LetterStatus(StrEnum):
 # Dead letters that still block their order.
 UNRESOLVED = (LetterStatus.DEAD, LetterStatus.PARKED)
 
+
+class EffectStatus(StrEnum):
+    PENDING = "pending"  # to be delivered
+    DISPATCHED = "dispatched"  # delivered
+    FAILED = "failed"  # given up on (a permanent error, or too many attempts): an operator's to resolve
+    SUPPRESSED = "suppressed"  # of an event older than the reactor's start: never delivered
+
 metadata = MetaData()
 
 checkpoints = Table(
@@ -120,4 +142,38 @@ dead_letters = Table(
     # A message is recorded once; recording it again updates the record.
     UniqueConstraint("projection", "target", "partition", "offset", name="uq_dead_letters_position"),
     Index("ix_dead_letters_projection_status", "projection", "target", "status"),
+)
+
+reactor_effects = Table(
+    "reactor_effects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False),
+    Column("reactor", String(100), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("aggregate_id", String(64), nullable=False),
+    Column("source_partition", Integer, nullable=False),
+    Column("source_offset", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("dispatched_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("key", name="uq_reactor_effects_key"),
+    Index("ix_reactor_effects_due", "status", "next_attempt_at"),
+    Index("ix_reactor_effects_reactor_status", "reactor", "status"),
+    Index("ix_reactor_effects_order", "reactor", "aggregate_id", "status"),
+)
+
+reactor_live_from = Table(
+    "reactor_live_from",
+    metadata,
+    Column("reactor", String(100), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("live_from", BigInteger, nullable=False),
 )

@@ -41,6 +41,7 @@ from adapters.sql.checkpoints import (
     read_checkpoints,
     replace_checkpoints,
 )
+from adapters.sql.effects import RecordedEffect, read_live_from, record_effects, set_live_from
 from adapters.sql.engines import READ_ONLY
 from adapters.sql.rows import SqlRows, Tables
 from adapters.sql.schema import UNRESOLVED, LetterStatus, Target
@@ -97,6 +98,7 @@ class Batch:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     halt: Halt | None = None
     next_offsets: dict[int, int] = field(default_factory=dict)
+    effects: list[RecordedEffect] = field(default_factory=list)
 
     def record(
         self,
@@ -112,6 +114,10 @@ class Batch:
 
     def record_result(self, result: BatchResult) -> None:
         self.record(result.dead_letters, result.halt, result.next_offsets)
+
+    def record_effects(self, effects: Sequence[RecordedEffect]) -> None:
+        """A reactor's effects, recorded with the rows (a key recorded before: nothing)."""
+        self.effects += effects
 
     def resolve_retried(self, retried: Sequence[RetriedLetter], result: BatchResult) -> RetryCounts:
         """Set each retried letter's status from what ``result`` says became of its message."""
@@ -195,6 +201,11 @@ class ProjectionStore:
         with self._reading() as conn:
             return str(letters.letter_error(conn, self.name, self.target, message.partition, message.offset))
 
+    def read_live_from(self) -> dict[int, int] | None:
+        """Per partition, the offset this reactor's effects are delivered from (None: it never started)."""
+        with self._reading() as conn:
+            return read_live_from(conn, self.name)
+
     def unresolved_letters(self) -> list[letters.StoredLetter]:
         with self._reading() as conn:
             return letters.unresolved_letters(conn, self.name)
@@ -264,6 +275,7 @@ class ProjectionStore:
         if batch.halt is not None:
             recorded.append(DeadLetter(batch.halt.message, batch.halt.error, Outcome.HALTED))
         letters.record_dead_letters(conn, self.name, self.target, recorded)
+        record_effects(conn, batch.effects)
         if batch.halt is not None and self.target == Target.LIVE:
             set_halted(conn, self.name, batch.halt)
         if batch.next_offsets:
@@ -320,6 +332,23 @@ class ProjectionStore:
                 return False
             letters.resolve_halted_letter(conn, self.name, state, LetterStatus.RETRIED)
             set_running(conn, self.name)
+        return True
+
+    def start_reactor(self, checkpoints: Mapping[int, int], live_from: Mapping[int, int]) -> bool:
+        """A reactor's first start: its checkpoints and the offsets its effects are delivered from.
+
+        ``checkpoints``: where it starts reading (the head of the log, or
+        offset zero for one started from the beginning). Under the
+        projection's lock; False (and nothing written) if it started before.
+        """
+        assert self.target == Target.LIVE
+        with self.engine.begin() as conn:
+            lock(conn, self.name, self.target)
+            if read_live_from(conn, self.name) is not None:
+                return False
+            set_live_from(conn, self.name, live_from)
+            if not read_checkpoints(conn, self.name, self.target):
+                replace_checkpoints(conn, self.name, self.target, checkpoints)
         return True
 
     # ---- rebuilds (a store on the rebuild target) -------------------------

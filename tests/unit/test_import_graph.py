@@ -33,6 +33,7 @@ def sources(package: str) -> list[Path]:
 
 DOMAIN_FILES = sources("domain")
 PROJECTION_FILES = sources("projections")
+REACTOR_FILES = sources("reactors")
 
 
 def test_the_domain_package_has_the_modules_this_check_expects():
@@ -54,10 +55,14 @@ def test_the_domain_imports_only_the_standard_library_and_eventsourcing(path):
 FORBIDDEN_IN_PROJECTIONS = {"aiokafka", "kafka", "confluent_kafka", "psycopg", "psycopg2", "sqlite3", "adapters"}
 
 
-@pytest.mark.parametrize("path", PROJECTION_FILES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_projections_import_no_drivers_and_no_adapters(path):
+@pytest.mark.parametrize("path", PROJECTION_FILES + REACTOR_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_projections_and_reactors_import_no_drivers_and_no_adapters(path):
     forbidden = top_level_imports(path) & FORBIDDEN_IN_PROJECTIONS
     assert not forbidden, f"{path.relative_to(ROOT)} imports {sorted(forbidden)}"
+
+
+def test_the_reactors_package_has_the_modules_this_check_expects():
+    assert "contract.py" in {p.name for p in REACTOR_FILES}
 
 
 def test_the_import_check_sees_imports_inside_functions():
