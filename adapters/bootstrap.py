@@ -20,11 +20,12 @@ from adapters.config import Settings
 from adapters.eventstore.source import EmbeddedSource
 from adapters.eventstore.wiring import open_orders
 from adapters.kafka.source import KafkaSource
-from adapters.registry import discover
+from adapters.registry import discover, discover_reactors
 from adapters.relay.positions import CheckpointStore, open_checkpoints
 from adapters.sql.engines import READ_ONLY, create_read_model_engine
 from domain.application import Orders
 from projections.contract import Projection
+from reactors.contract import Reactor
 
 
 class System:
@@ -57,6 +58,11 @@ class System:
     def projections(self) -> list[type[Projection]]:
         """Every projection found: built in, entry points, ``ORDERS_PROJECTIONS``."""
         return discover(self.settings)
+
+    @cached_property
+    def reactors(self) -> list[type[Reactor]]:
+        """Every reactor found: built in, entry points, ``ORDERS_REACTORS`` (none named like a projection)."""
+        return discover_reactors(self.settings, projections=self.projections)
 
     @property
     def uses_kafka(self) -> bool:

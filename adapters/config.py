@@ -14,6 +14,7 @@ the CLI and handed to the composition root, ``adapters.bootstrap``.
 | ORDERS_ALLOW_FINITE_RETENTION| no                               | let the relay use a topic that deletes history |
 | ORDERS_RELAY_POLL_INTERVAL   | 0.05                             | seconds between log polls on SQLite       |
 | ORDERS_PROJECTIONS           | (empty)                          | extra projections, comma-separated module:Class |
+| ORDERS_REACTORS              | (empty)                          | extra reactors, comma-separated module:Class |
 | ORDERS_REBUILD_PROCESSES     | 0 (one per CPU core)             | processes per rebuild of an order-keyed projection |
 
 The event store URL is sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB; the
@@ -57,6 +58,7 @@ class Settings:
     allow_finite_retention: bool = False
     relay_poll_interval: float = 0.05
     extra_projections: tuple[str, ...] = field(default_factory=tuple)
+    extra_reactors: tuple[str, ...] = field(default_factory=tuple)
     rebuild_processes: int = 0  # 0: one per CPU core
 
     @classmethod
@@ -74,6 +76,7 @@ class Settings:
             extra_projections=tuple(
                 p.strip() for p in (env.get("ORDERS_PROJECTIONS") or "").split(",") if p.strip()
             ),
+            extra_reactors=tuple(p.strip() for p in (env.get("ORDERS_REACTORS") or "").split(",") if p.strip()),
             rebuild_processes=_int(env, "ORDERS_REBUILD_PROCESSES", cls.rebuild_processes, minimum=0),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})

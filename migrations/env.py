@@ -17,10 +17,12 @@ def _target_metadata():
     metadata = config.attributes.get("target_metadata")
     if metadata is None:
         from adapters.config import Settings
-        from adapters.registry import discover
+        from adapters.registry import discover, discover_reactors
         from adapters.sql.migrations import target_metadata
 
-        metadata = target_metadata(discover(Settings.from_env()))
+        settings = Settings.from_env()
+        projections = discover(settings)
+        metadata = target_metadata([*projections, *discover_reactors(settings, projections=projections)])
     return metadata
 
 

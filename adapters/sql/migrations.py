@@ -67,13 +67,14 @@ def alembic_config(settings: Settings, projections: Sequence[type[Projection]] |
     """An Alembic ``Config`` built in code (no alembic.ini needed).
 
     Version locations: the built-in folder plus the ``migrations`` folder of
-    every discovered projection and of ``projections``.
+    every discovered projection and reactor, and of ``projections``.
     """
-    from adapters.registry import discover
+    from adapters.registry import discover, discover_reactors
 
-    # Every known projection's revisions, so that a database migrated for all
-    # of them is understood even when only some are being run.
-    found = discover(settings)
+    # Every known projection's and reactor's revisions, so that a database
+    # migrated for all of them is understood even when only some are run.
+    found_projections = discover(settings)
+    found: list[type[Projection]] = [*found_projections, *discover_reactors(settings, projections=found_projections)]
     projections = found + [p for p in projections or () if p not in found]
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -28,7 +28,7 @@ from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Engine
 
 from adapters.config import Settings
-from adapters.registry import discover
+from adapters.registry import discover, discover_reactors
 from adapters.sql.migrations import target_metadata
 from adapters.sql.schema import metadata as framework_metadata
 from tests.systems import migrate, system_for
@@ -56,6 +56,7 @@ def with_plugins(settings: Settings) -> Settings:
 DECLARED: dict[str, MetaData] = {
     "framework": framework_metadata,
     **{p.name: p.metadata for p in discover(with_plugins(Settings()))},
+    **{r.name: r.metadata for r in discover_reactors(Settings())},
 }
 
 
@@ -101,10 +102,11 @@ def test_the_declared_tables_match_what_the_alembic_heads_create(migrated, owner
     )
 
 
-def test_every_table_the_alembic_heads_create_is_declared_by_the_framework_or_a_projection(
+def test_every_table_the_alembic_heads_create_is_declared_by_the_framework_a_projection_or_a_reactor(
     migrated, backend_settings
 ):
     projections = discover(with_plugins(backend_settings))
-    declared = {name for metadata in target_metadata(projections) for name in metadata.tables}
+    consumers = [*projections, *discover_reactors(backend_settings, projections=projections)]
+    declared = {name for metadata in target_metadata(consumers) for name in metadata.tables}
     undeclared = sorted(set(inspect(migrated).get_table_names()) - declared - {ALEMBIC_VERSION_TABLE})
     assert not undeclared, f"tables created by a migration that no Table declares: {undeclared}"

@@ -1,0 +1,1 @@
+"""The reactors that ship with orderstream: inventory, payment, notification."""
