@@ -179,6 +179,15 @@ def mark_failed(conn: Connection, effect_id: int, error: str) -> None:
     )
 
 
+def count_pending(conn: Connection, reactors: Sequence[str] | None = None) -> int:
+    """How many effects (of ``reactors``, or all) are still to be delivered."""
+    e = reactor_effects.c
+    query = select(func.count()).where(e.status == EffectStatus.PENDING)
+    if reactors is not None:
+        query = query.where(e.reactor.in_(list(reactors)))
+    return int(conn.execute(query).scalar_one())
+
+
 def count_effects(conn: Connection) -> dict[str, dict[str, int]]:
     """Reactor -> status -> how many effects."""
     e = reactor_effects.c

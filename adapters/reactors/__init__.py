@@ -1,0 +1,1 @@
+"""The reactors' runtime: starting them, delivering their effects, replaying them (see ``run``)."""
