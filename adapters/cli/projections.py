@@ -8,28 +8,15 @@ read-model schema behind the code.
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import click
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
 from adapters import runner
 from adapters.bootstrap import System
 from adapters.cli.app import app, json_option, settings_of, system_of
+from adapters.cli.consumers import HaltedError, rebuild_progress, report_resolution, status_table, stop_on_signals
 from adapters.cli.logs import configure_logging
 from adapters.cli.output import console, emit_json
 from adapters.cli.services import reporting_unavailable
@@ -38,10 +25,6 @@ from adapters.registry import select_by_name
 from projections.contract import Projection
 
 EXIT_HALTED = 1
-
-
-class HaltedError(click.ClickException):
-    exit_code = EXIT_HALTED
 
 
 def _chosen(system: System, names: tuple[str, ...]) -> list[type[Projection]]:
@@ -91,22 +74,6 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     console.print(table)
 
 
-@contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """SIGTERM/SIGINT: finish the batch in hand, commit it, stop."""
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: Any) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 @projections.command()
 @click.argument("names", nargs=-1)
 @click.option("--until-caught-up", is_flag=True, help="Stop once every event that exists now is applied.")
@@ -128,7 +95,7 @@ def run(ctx: click.Context, names: tuple[str, ...], until_caught_up: bool, batch
     system = system_of(ctx)
     chosen = _chosen(system, names)
     console.print(f"Projecting {', '.join(p.name for p in chosen)} from {_source(settings)}", highlight=False)
-    with reporting_unavailable(settings), _stop_on_signals() as stop, _rebuild_progress() as progress:
+    with reporting_unavailable(settings), stop_on_signals() as stop, rebuild_progress() as progress:
         stats = runner.run(
             system, chosen, until_caught_up=until_caught_up, stop=stop, batch_size=batch_size, progress=progress
         )
@@ -156,54 +123,7 @@ def status(ctx: click.Context, as_json: bool, names: tuple[str, ...]) -> None:
     if as_json:
         emit_json(statuses)
         return
-    table = Table("Projection", "Version", "State", "Partition offsets (next/end)", "Lag", "Dead letters", "Last error")
-    for s in statuses:
-        version = f"{s.version}" if s.version is not None else "-"
-        if s.rebuild_pending:
-            version += f" (code {s.code_version}: rebuild on run)"
-        state = s.state + (" (rebuild in progress)" if s.rebuild_in_progress else "")
-        offsets = " ".join(f"{p.partition}:{p.offset}/{p.end}" for p in s.partitions) or "-"
-        letters = ", ".join(f"{n} {k}" for k, n in sorted(s.dead_letters.items())) or "0"
-        error = f"at {s.failing_event}: {s.last_error}" if s.failing_event else (s.last_error or "")
-        table.add_row(s.name, version, state, offsets, str(s.lag), letters, error)
-    console.print(table)
-
-
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        events = task.fields.get("events", 0)
-        seconds = task.elapsed or 0
-        return Text(f"{events / seconds:,.0f} events/s" if seconds > 0 else "- events/s")
-
-
-class _CountColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        return Text(f"{int(task.completed):,}/{int(task.total or 0):,} events")
-
-
-@contextmanager
-def _rebuild_progress() -> Iterator[runner.ProgressCallback]:
-    """A rich progress bar per rebuilt projection: events done, events/s, time left."""
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        _CountColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("left"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def report(p: runner.Progress) -> None:
-            task = tasks.get(p.projection)
-            if task is None:
-                task = tasks[p.projection] = bar.add_task(f"rebuild {p.projection}", total=p.total)
-            bar.update(task, completed=p.done, total=p.total, events=p.events)
-
-        yield report
+    console.print(status_table("Projection", statuses))
 
 
 @projections.command()
@@ -225,7 +145,7 @@ def rebuild(ctx: click.Context, names: tuple[str, ...], all_: bool) -> None:
     chosen = _chosen(system, names)
     # No signal handler here: Ctrl-C interrupts the rebuild at once, which is
     # safe (the live tables stay until the switch; a rebuild run again resumes).
-    with reporting_unavailable(settings), _rebuild_progress() as progress:
+    with reporting_unavailable(settings), rebuild_progress() as progress:
         for projection in chosen:
             try:
                 stats = runner.rebuild(system, projection, progress=progress)
@@ -248,7 +168,7 @@ def retry(ctx: click.Context, name: str) -> None:
     (projection,) = _chosen(system, (name,))
     with reporting_unavailable(settings):
         stats = runner.retry(system, projection)
-    _report_resolution(name, stats)
+    report_resolution(name, stats, "projections")
 
 
 @projections.command()
@@ -263,19 +183,4 @@ def skip(ctx: click.Context, name: str, event: str) -> None:
     with reporting_unavailable(settings):
         stats = runner.skip(system, projection, event)
     console.print(f"skipped {event} in {name}", highlight=False)
-    _report_resolution(name, stats)
-
-
-def _report_resolution(name: str, stats: runner.RetryStats) -> None:
-    if stats.applied or stats.still_dead or stats.still_parked:
-        console.print(
-            f"{name}: {stats.applied} dead letters applied, {stats.still_dead} still dead, "
-            f"{stats.still_parked} still parked",
-            highlight=False,
-        )
-    if stats.run is not None:
-        console.print(f"{name}: resumed; {stats.run.events} events applied since", highlight=False)
-        if stats.run.halted:
-            raise HaltedError("; ".join(stats.run.halted.values()))
-    if stats.still_dead:
-        raise HaltedError(f"{name} still has {stats.still_dead} dead letters; see `orders projections status`")
+    report_resolution(name, stats, "projections")
