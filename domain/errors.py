@@ -66,6 +66,10 @@ class PaymentMismatchError(OrderError):
     """The payment's amount or currency differs from the order total."""
 
 
+class PaymentReferenceConflictError(PaymentMismatchError):
+    """The payment reference was recorded before with another amount or currency."""
+
+
 class DuplicatePaymentError(OrderError):
     """A second, different payment for an order that is already paid."""
 

@@ -35,6 +35,7 @@ from domain.errors import (
     LineNotFoundError,
     MissingShippingAddressError,
     PaymentMismatchError,
+    PaymentReferenceConflictError,
     TooManyLinesError,
 )
 from domain.money import (
@@ -318,6 +319,7 @@ class Order(Aggregate, created_event_name="Placed"):
             raise InvalidPaymentReferenceError("payment reference must be 1-64 characters")
         if self.payment_reference is not None:
             if reference == self.payment_reference:
+                self._check_same_payment(reference, amount, currency)
                 return  # the same payment recorded again: already done
             raise DuplicatePaymentError(
                 f"order {self.id} is already paid by {self.payment_reference}; "
@@ -337,6 +339,17 @@ class Order(Aggregate, created_event_name="Placed"):
                 f"pay exactly {self.total} {self.currency}"
             )
         self._pay(payment_reference=reference, amount=paid)
+
+    def _check_same_payment(self, reference: str, amount: Decimal | str, currency: str) -> None:
+        """Raise unless a repeat of the recorded payment gives the amount and currency recorded."""
+        currency = check_currency(currency)
+        same = currency == self.currency and to_money(amount, currency, what="payment amount") == self.amount_paid
+        if not same:
+            raise PaymentReferenceConflictError(
+                f"payment {reference} was recorded on order {self.id} as {self.amount_paid} "
+                f"{self.currency}, not {amount} {currency}; a repeat must give the same amount "
+                "and currency, a different payment needs a new reference"
+            )
 
     @event(Paid)
     def _pay(self, payment_reference: str, amount: Decimal) -> None:

@@ -12,6 +12,7 @@ from domain.errors import (
     InvalidTransitionError,
     LineNotFoundError,
     OrderNotFoundError,
+    PaymentReferenceConflictError,
 )
 from domain.order import OrderStatus
 
@@ -87,6 +88,13 @@ def test_record_payment_stores_the_payment(orders_app, paid_id):
 def test_recording_the_same_payment_twice_stores_it_once(orders_app, paid_id):
     orders_app.record_payment(paid_id, "pay-1", "20.00", "EUR")
     assert orders_app.get_order(paid_id).version == 4
+
+
+def test_a_repeated_payment_reference_with_another_amount_raises_and_stores_nothing(orders_app, paid_id):
+    with pytest.raises(PaymentReferenceConflictError, match="was recorded on order .* as 20.00 EUR"):
+        orders_app.record_payment(paid_id, "pay-1", "999.00", "USD")
+    view = orders_app.get_order(paid_id)
+    assert (view.version, view.amount_paid) == (4, Decimal("20.00"))
 
 
 def test_ship_stores_the_shipment(orders_app, shipped_id):

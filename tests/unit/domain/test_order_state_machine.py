@@ -28,6 +28,7 @@ from domain.errors import (
     MissingShippingAddressError,
     OrderError,
     PaymentMismatchError,
+    PaymentReferenceConflictError,
 )
 from domain.order import Order
 
@@ -202,7 +203,12 @@ class OrderMachine(RuleBasedStateMachine):
         if not reference:
             expected = InvalidPaymentReferenceError
         elif self.payment_reference is not None:
-            expected = None if reference == self.payment_reference else DuplicatePaymentError
+            if reference != self.payment_reference:
+                expected = DuplicatePaymentError
+            elif not same_currency or not exact:
+                expected = PaymentReferenceConflictError  # a repeat must match what was recorded
+            else:
+                expected = None
             events = 0
         elif self.status != CONFIRMED:
             expected = InvalidTransitionError
