@@ -379,17 +379,21 @@ class Order(Aggregate, created_event_name="Placed"):
         self.status = OrderStatus.DELIVERED
 
     def cancel(self, reason: str) -> None:
+        """Cancel the order; cancelling a cancelled order again with the same reason records nothing."""
+        reason = (str(reason).strip() or "no reason given")[:200]
+        if self.status is OrderStatus.CANCELLED and reason == self.cancel_reason:
+            return  # the same cancellation again (a retry): already done
         if self.status not in CANCELLABLE:
+            already = f" (with reason {self.cancel_reason!r})" if self.status is OrderStatus.CANCELLED else ""
             raise InvalidTransitionError(
-                f"order {self.id} is {self.status.value} and can no longer be cancelled; "
+                f"order {self.id} is {self.status.value}{already} and can no longer be cancelled; "
                 "only placed, confirmed or paid orders can"
             )
-        reason = str(reason).strip() or "no reason given"
         refund = Decimal(0)
         if self.status is OrderStatus.PAID:
             assert self.amount_paid is not None  # set by _pay together with PAID
             refund = self.amount_paid
-        self._cancel(reason=reason[:200], refund_due=to_money(refund, self.currency))
+        self._cancel(reason=reason, refund_due=to_money(refund, self.currency))
 
     @event(Cancelled)
     def _cancel(self, reason: str, refund_due: Decimal) -> None:

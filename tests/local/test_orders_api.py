@@ -115,6 +115,20 @@ def test_cancel_stores_the_cancellation_with_the_refund_due(orders_app, paid_id)
     )
 
 
+def test_cancelling_twice_with_the_same_reason_stores_one_cancellation(orders_app, paid_id):
+    orders_app.cancel(paid_id, "out of stock: SKU-1")
+    orders_app.cancel(paid_id, "out of stock: SKU-1")
+    assert [r.event_type for r in orders_app.order_history(paid_id)][-2:] == ["Order.Paid", "Order.Cancelled"]
+
+
+def test_cancelling_a_cancelled_order_with_another_reason_raises_and_stores_nothing(orders_app, order_id):
+    orders_app.cancel(order_id, "out of stock: SKU-1")
+    with pytest.raises(InvalidTransitionError, match="can no longer be cancelled"):
+        orders_app.cancel(order_id, "payment declined")
+    view = orders_app.get_order(order_id)
+    assert (view.version, view.cancel_reason) == (2, "out of stock: SKU-1")
+
+
 def test_a_broken_rule_raises_and_stores_nothing(orders_app, confirmed_id):
     with pytest.raises(InvalidTransitionError, match="must be paid"):
         orders_app.ship(confirmed_id, "DHL", "TRK-1")
