@@ -20,11 +20,16 @@ triggered are compared with the expected ones::
 An expected event is an event class, or ``(EventClass, {attribute: value})``;
 only the attributes named are compared. ``.state`` is the aggregate after
 the command, for any further assertion.
+
+The kit works for any aggregate: the aggregate rebuilt is the class the
+first given event (its creation event, e.g. ``Order.Placed`` or
+``Stock.Created``) is nested in.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -157,5 +162,22 @@ def _build_event(spec: EventSpec, aggregate_id: UUID, version: int) -> Any:
         timestamp=_EPOCH + timedelta(seconds=version),
     )
     if issubclass(cls, Aggregate.Created):
-        data["originator_topic"] = get_topic(Order)
+        data["originator_topic"] = get_topic(aggregate_class_of(cls))
     return cls(**data)
+
+
+def aggregate_class_of(event_class: type) -> type[Aggregate]:
+    """The aggregate class an event class is nested in (``Order.Placed`` -> ``Order``)."""
+    owner_path, _, _ = event_class.__qualname__.rpartition(".")
+    owner: Any = sys.modules[event_class.__module__]
+    try:
+        for name in owner_path.split(".") if owner_path else ():
+            owner = getattr(owner, name)
+    except AttributeError:
+        owner = None
+    if not (isinstance(owner, type) and issubclass(owner, Aggregate)):
+        raise TypeError(
+            f"{event_class.__qualname__} is not nested in an aggregate class; "
+            "the test kit creates the aggregate whose class the creation event is nested in"
+        )
+    return owner
