@@ -23,7 +23,14 @@ the command, for any further assertion.
 
 The kit works for any aggregate: the aggregate rebuilt is the class the
 first given event (its creation event, e.g. ``Order.Placed`` or
-``Stock.Created``) is nested in.
+``Stock.Created``) is nested in::
+
+    from domain.stock import Stock
+    from domain.testing import given, stock_created
+
+    given(stock_created("BOOK-42"), (Stock.Restocked, {"quantity": 1})) \\
+        .when(lambda stock: stock.reserve(ORDER_ID, 2)) \\
+        .then_error(OutOfStockError, match="1 available, 2 asked for")
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 from domain.order import Order, placement_fingerprint
+from domain.stock import Stock
 
 EventSpec = type | tuple[type, dict[str, Any]]
 _EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -60,6 +68,11 @@ def placed(**overrides: Any) -> tuple[type, dict[str, Any]]:
         placement_fingerprint(data["customer_id"], data["currency"], data["channel"], data["lines"]),
     )
     return (Order.Placed, data)
+
+
+def stock_created(sku: str = "SKU-1") -> tuple[type, dict[str, Any]]:
+    """A ``Stock.Created`` of ``sku`` (an empty stock: restock it with ``Stock.Restocked``)."""
+    return (Stock.Created, {"sku": sku})
 
 
 def given(*events: EventSpec, aggregate_id: UUID | None = None) -> Given:
