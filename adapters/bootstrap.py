@@ -18,12 +18,13 @@ from sqlalchemy import Engine
 
 from adapters.config import Settings
 from adapters.eventstore.source import EmbeddedSource
-from adapters.eventstore.wiring import open_orders
+from adapters.eventstore.wiring import open_inventory, open_orders
 from adapters.kafka.source import KafkaSource
 from adapters.registry import discover, discover_reactors
 from adapters.relay.positions import CheckpointStore, open_checkpoints
 from adapters.sql.engines import READ_ONLY, create_read_model_engine
 from domain.application import Orders
+from domain.inventory import Inventory
 from projections.contract import Projection
 from reactors.contract import Reactor
 
@@ -31,18 +32,24 @@ from reactors.contract import Reactor
 class System:
     """The parts of one orderstream process, each opened on first use and closed by :meth:`close`.
 
-    ``orders`` given: the domain API to use instead of opening one (its
-    owner closes it).
+    ``orders`` / ``inventory`` given: the domain API to use instead of
+    opening one (its owner closes it).
     """
 
-    def __init__(self, settings: Settings, orders: Orders | None = None) -> None:
+    def __init__(self, settings: Settings, orders: Orders | None = None, inventory: Inventory | None = None) -> None:
         self.settings = settings
         self._given_orders = orders
+        self._given_inventory = inventory
 
     @cached_property
     def orders(self) -> Orders:
         """The domain API on the configured event store."""
         return self._given_orders or open_orders(self.settings)
+
+    @cached_property
+    def inventory(self) -> Inventory:
+        """The inventory domain API on the configured event store (its own tables there)."""
+        return self._given_inventory or open_inventory(self.settings)
 
     @cached_property
     def read_models(self) -> Engine:
@@ -83,19 +90,25 @@ class System:
         return open_checkpoints(self.settings)
 
     def close(self) -> None:
-        """Close what was opened (an ``orders`` given to the system stays open)."""
+        """Close what was opened (an ``orders`` or ``inventory`` given to the system stays open)."""
         try:
             if "read_models" in self.__dict__:
                 self.read_models.dispose()
         finally:
-            if "orders" in self.__dict__ and self._given_orders is None:
-                self.orders.close()
+            try:
+                if "inventory" in self.__dict__ and self._given_inventory is None:
+                    self.inventory.close()
+            finally:
+                if "orders" in self.__dict__ and self._given_orders is None:
+                    self.orders.close()
 
 
 @contextmanager
-def open_system(settings: Settings, orders: Orders | None = None) -> Iterator[System]:
+def open_system(
+    settings: Settings, orders: Orders | None = None, inventory: Inventory | None = None
+) -> Iterator[System]:
     """A :class:`System` for ``settings``, closed at the end of the ``with`` block."""
-    system = System(settings, orders)
+    system = System(settings, orders, inventory)
     try:
         yield system
     finally:

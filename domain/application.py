@@ -2,9 +2,9 @@
 
 Each command is one load, one aggregate call, one save. Appends are atomic
 and optimistic: if another writer appended to the same order first, the save
-fails and the command is re-applied to the fresh state (bounded retries),
-which is safe because every command re-checks its rules on that state. After
-the last attempt a :class:`ConcurrencyError` is raised.
+fails and the command is re-applied to the fresh state (bounded retries,
+``domain.retry``), which is safe because every command re-checks its rules on
+that state. After the last attempt a :class:`ConcurrencyError` is raised.
 
 Persistence is chosen by the eventsourcing environment handed to the
 constructor (see ``adapters.eventstore.wiring``); this module never names a database.
@@ -12,8 +12,6 @@ constructor (see ``adapters.eventstore.wiring``); this module never names a data
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -22,9 +20,10 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
-from domain.errors import ConcurrencyError, OrderNotFoundError
+from domain.errors import OrderNotFoundError
 from domain.order import Order, order_id_for_key
 from domain.records import EventRecord, record_of
+from domain.retry import save_with_retries
 from domain.views import OrderView
 
 LineSpec = tuple[str, int | str, Decimal | str]
@@ -125,23 +124,12 @@ class Orders(Application[UUID]):
     # ---- plumbing -------------------------------------------------------
 
     def _update(self, order_id: UUID | str, command: Callable[[Order], Any]) -> None:
-        for attempt in range(1, self.max_attempts + 1):
+        def attempt() -> Order:
             order = self._load(order_id)
             command(order)
-            if not order.pending_events:
-                return
-            try:
-                self.save(order)
-                return
-            except IntegrityError:
-                if attempt == self.max_attempts:
-                    break
-                # Back off with jitter so racing writers stop colliding.
-                time.sleep(random.uniform(0, 0.002 * 2**attempt))
-        raise ConcurrencyError(
-            f"order {order_id} kept changing under concurrent writers; "
-            f"gave up after {self.max_attempts} attempts, try again"
-        )
+            return order
+
+        save_with_retries(self, attempt, max_attempts=self.max_attempts, what=f"order {order_id}")
 
     def _load(self, order_id: UUID | str) -> Order:
         order = self._find(parse_order_id(order_id))

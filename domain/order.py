@@ -35,6 +35,7 @@ from domain.errors import (
     LineNotFoundError,
     MissingShippingAddressError,
     PaymentMismatchError,
+    PaymentReferenceConflictError,
     TooManyLinesError,
 )
 from domain.money import (
@@ -318,6 +319,7 @@ class Order(Aggregate, created_event_name="Placed"):
             raise InvalidPaymentReferenceError("payment reference must be 1-64 characters")
         if self.payment_reference is not None:
             if reference == self.payment_reference:
+                self._check_same_payment(reference, amount, currency)
                 return  # the same payment recorded again: already done
             raise DuplicatePaymentError(
                 f"order {self.id} is already paid by {self.payment_reference}; "
@@ -337,6 +339,17 @@ class Order(Aggregate, created_event_name="Placed"):
                 f"pay exactly {self.total} {self.currency}"
             )
         self._pay(payment_reference=reference, amount=paid)
+
+    def _check_same_payment(self, reference: str, amount: Decimal | str, currency: str) -> None:
+        """Raise unless a repeat of the recorded payment gives the amount and currency recorded."""
+        currency = check_currency(currency)
+        same = currency == self.currency and to_money(amount, currency, what="payment amount") == self.amount_paid
+        if not same:
+            raise PaymentReferenceConflictError(
+                f"payment {reference} was recorded on order {self.id} as {self.amount_paid} "
+                f"{self.currency}, not {amount} {currency}; a repeat must give the same amount "
+                "and currency, a different payment needs a new reference"
+            )
 
     @event(Paid)
     def _pay(self, payment_reference: str, amount: Decimal) -> None:
@@ -366,17 +379,21 @@ class Order(Aggregate, created_event_name="Placed"):
         self.status = OrderStatus.DELIVERED
 
     def cancel(self, reason: str) -> None:
+        """Cancel the order; cancelling a cancelled order again with the same reason records nothing."""
+        reason = (str(reason).strip() or "no reason given")[:200]
+        if self.status is OrderStatus.CANCELLED and reason == self.cancel_reason:
+            return  # the same cancellation again (a retry): already done
         if self.status not in CANCELLABLE:
+            already = f" (with reason {self.cancel_reason!r})" if self.status is OrderStatus.CANCELLED else ""
             raise InvalidTransitionError(
-                f"order {self.id} is {self.status.value} and can no longer be cancelled; "
+                f"order {self.id} is {self.status.value}{already} and can no longer be cancelled; "
                 "only placed, confirmed or paid orders can"
             )
-        reason = str(reason).strip() or "no reason given"
         refund = Decimal(0)
         if self.status is OrderStatus.PAID:
             assert self.amount_paid is not None  # set by _pay together with PAID
             refund = self.amount_paid
-        self._cancel(reason=reason[:200], refund_due=to_money(refund, self.currency))
+        self._cancel(reason=reason, refund_due=to_money(refund, self.currency))
 
     @event(Cancelled)
     def _cancel(self, reason: str, refund_due: Decimal) -> None:

@@ -20,11 +20,23 @@ triggered are compared with the expected ones::
 An expected event is an event class, or ``(EventClass, {attribute: value})``;
 only the attributes named are compared. ``.state`` is the aggregate after
 the command, for any further assertion.
+
+The kit works for any aggregate: the aggregate rebuilt is the class the
+first given event (its creation event, e.g. ``Order.Placed`` or
+``Stock.Created``) is nested in::
+
+    from domain.stock import Stock
+    from domain.testing import given, stock_created
+
+    given(stock_created("BOOK-42"), (Stock.Restocked, {"quantity": 1})) \\
+        .when(lambda stock: stock.reserve(ORDER_ID, 2)) \\
+        .then_error(OutOfStockError, match="1 available, 2 asked for")
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -35,6 +47,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 from domain.order import Order, placement_fingerprint
+from domain.stock import Stock
 
 EventSpec = type | tuple[type, dict[str, Any]]
 _EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -55,6 +68,11 @@ def placed(**overrides: Any) -> tuple[type, dict[str, Any]]:
         placement_fingerprint(data["customer_id"], data["currency"], data["channel"], data["lines"]),
     )
     return (Order.Placed, data)
+
+
+def stock_created(sku: str = "SKU-1") -> tuple[type, dict[str, Any]]:
+    """A ``Stock.Created`` of ``sku`` (an empty stock: restock it with ``Stock.Restocked``)."""
+    return (Stock.Created, {"sku": sku})
 
 
 def given(*events: EventSpec, aggregate_id: UUID | None = None) -> Given:
@@ -157,5 +175,22 @@ def _build_event(spec: EventSpec, aggregate_id: UUID, version: int) -> Any:
         timestamp=_EPOCH + timedelta(seconds=version),
     )
     if issubclass(cls, Aggregate.Created):
-        data["originator_topic"] = get_topic(Order)
+        data["originator_topic"] = get_topic(aggregate_class_of(cls))
     return cls(**data)
+
+
+def aggregate_class_of(event_class: type) -> type[Aggregate]:
+    """The aggregate class an event class is nested in (``Order.Placed`` -> ``Order``)."""
+    owner_path, _, _ = event_class.__qualname__.rpartition(".")
+    owner: Any = sys.modules[event_class.__module__]
+    try:
+        for name in owner_path.split(".") if owner_path else ():
+            owner = getattr(owner, name)
+    except AttributeError:
+        owner = None
+    if not (isinstance(owner, type) and issubclass(owner, Aggregate)):
+        raise TypeError(
+            f"{event_class.__qualname__} is not nested in an aggregate class; "
+            "the test kit creates the aggregate whose class the creation event is nested in"
+        )
+    return owner

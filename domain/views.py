@@ -1,4 +1,4 @@
-"""Immutable views of an order, handed to callers instead of the aggregate."""
+"""Immutable views of an order and of a SKU's stock, handed to callers instead of the aggregates."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Mapping
 from uuid import UUID
 
 from domain.order import Order, OrderStatus
+from domain.stock import Stock
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,30 @@ class OrderView:
             placed_at=order.created_on,
             updated_at=order.modified_on,
         )
+
+
+@dataclass(frozen=True)
+class StockView:
+    """The stock of one SKU; ``version`` 0 is a SKU never restocked (nothing on hand)."""
+
+    sku: str
+    version: int
+    on_hand: int
+    reserved: int
+    available: int
+    reservations: Mapping[UUID, int]  # units held per order id
+
+    @classmethod
+    def of(cls, stock: Stock) -> StockView:
+        return cls(
+            sku=stock.sku,
+            version=stock.version,
+            on_hand=stock.on_hand,
+            reserved=stock.reserved,
+            available=stock.available,
+            reservations=MappingProxyType(dict(sorted(stock.reservations.items(), key=lambda kv: str(kv[0])))),
+        )
+
+    @classmethod
+    def empty(cls, sku: str) -> StockView:
+        return cls(sku=sku, version=0, on_hand=0, reserved=0, available=0, reservations=MappingProxyType({}))

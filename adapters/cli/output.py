@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from domain.records import EventRecord, to_jsonable
-from domain.views import OrderView
+from domain.views import OrderView, StockView
 
 console = Console()
 
@@ -64,3 +64,17 @@ def show_order(view: OrderView) -> None:
         console.print(f"Shipped: {view.carrier} {view.tracking_number}")
     if view.cancel_reason:
         console.print(f"Cancelled: {view.cancel_reason}; refund due {view.refund_due} {view.currency}")
+
+
+def show_stock(view: StockView) -> None:
+    never = "  (never restocked)" if view.version == 0 else ""
+    console.print(
+        f"[bold]Stock {view.sku}[/bold]  on hand {view.on_hand}  reserved {view.reserved}  "
+        f"available {view.available}  version {view.version}{never}",
+        highlight=False,
+    )
+    if view.reservations:
+        table = Table("Order", "Reserved")
+        for order_id, quantity in view.reservations.items():
+            table.add_row(str(order_id), str(quantity))
+        console.print(table)

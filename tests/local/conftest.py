@@ -1,6 +1,6 @@
-"""Backends for the contract tests of the ``Orders`` domain API.
+"""Backends for the contract tests of the ``Orders`` and ``Inventory`` domain APIs.
 
-The tests in this directory take ``orders_app`` (or ``backend_settings``) and
+The tests in this directory take ``orders_app``, ``inventory_app`` (or ``backend_settings``) and
 never name a database, so they are a contract every event store must meet.
 They run here on a fresh SQLite file per test. To run them on another
 backend, add an entry to ``BACKENDS``: a context manager that yields
@@ -22,6 +22,7 @@ import pytest
 from adapters.config import Settings
 from adapters.eventstore.wiring import eventsourcing_env
 from domain.application import Orders
+from domain.inventory import Inventory
 
 
 @contextmanager
@@ -62,6 +63,27 @@ def open_app(backend_settings: Settings) -> Iterator[Callable[..., Orders]]:
 @pytest.fixture
 def orders_app(open_app: Callable[..., Orders]) -> Orders:
     return open_app()
+
+
+@pytest.fixture
+def open_inventory_app(backend_settings: Settings) -> Iterator[Callable[..., Inventory]]:
+    """Open ``Inventory`` (or a subclass) on the test's store; all are closed afterwards."""
+    opened: list[Inventory] = []
+
+    def open_(cls: type[Inventory] = Inventory) -> Inventory:
+        # What adapters.eventstore.wiring.open_inventory does, for subclasses too.
+        app = cls(env=eventsourcing_env(backend_settings, Inventory.name))
+        opened.append(app)
+        return app
+
+    yield open_
+    for app in opened:
+        app.close()
+
+
+@pytest.fixture
+def inventory_app(open_inventory_app: Callable[..., Inventory]) -> Inventory:
+    return open_inventory_app()
 
 
 @pytest.fixture

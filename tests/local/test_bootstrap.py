@@ -7,7 +7,7 @@ from eventsourcing.persistence import ConnectionPoolClosedError
 
 from adapters.bootstrap import open_system
 from adapters.config import Settings
-from adapters.eventstore.wiring import open_orders
+from adapters.eventstore.wiring import open_inventory, open_orders
 
 LINE = [("BOOK-42", 1, "9.90")]
 
@@ -28,6 +28,31 @@ def test_a_domain_api_given_to_a_system_stays_open_after_it(settings: Settings):
         orders.place_order("c-1", LINE)
     finally:
         orders.close()
+
+
+def test_the_inventory_a_system_opened_is_closed_with_it(settings: Settings):
+    with open_system(settings) as system:
+        inventory = system.inventory
+        inventory.restock("BOOK-42", 1)
+    with pytest.raises(ConnectionPoolClosedError):
+        inventory.restock("BOOK-42", 1)
+
+
+def test_an_inventory_given_to_a_system_stays_open_after_it(settings: Settings):
+    inventory = open_inventory(settings)
+    try:
+        with open_system(settings, inventory=inventory) as system:
+            assert system.inventory is inventory
+        inventory.restock("BOOK-42", 1)
+    finally:
+        inventory.close()
+
+
+def test_the_inventory_of_a_system_is_on_the_configured_event_store(settings: Settings):
+    with open_system(settings) as system:
+        system.inventory.restock("BOOK-42", 2)
+    with open_system(settings) as system:
+        assert system.inventory.stock("BOOK-42").on_hand == 2
 
 
 def test_the_read_model_engine_is_disposed_with_the_system(settings: Settings):

@@ -12,6 +12,7 @@ from domain.errors import (
     InvalidTransitionError,
     LineNotFoundError,
     OrderNotFoundError,
+    PaymentReferenceConflictError,
 )
 from domain.order import OrderStatus
 
@@ -89,6 +90,13 @@ def test_recording_the_same_payment_twice_stores_it_once(orders_app, paid_id):
     assert orders_app.get_order(paid_id).version == 4
 
 
+def test_a_repeated_payment_reference_with_another_amount_raises_and_stores_nothing(orders_app, paid_id):
+    with pytest.raises(PaymentReferenceConflictError, match="was recorded on order .* as 20.00 EUR"):
+        orders_app.record_payment(paid_id, "pay-1", "999.00", "USD")
+    view = orders_app.get_order(paid_id)
+    assert (view.version, view.amount_paid) == (4, Decimal("20.00"))
+
+
 def test_ship_stores_the_shipment(orders_app, shipped_id):
     view = orders_app.get_order(shipped_id)
     assert (view.status, view.carrier, view.tracking_number) == (OrderStatus.SHIPPED, "DHL", "TRK-1")
@@ -105,6 +113,20 @@ def test_cancel_stores_the_cancellation_with_the_refund_due(orders_app, paid_id)
     assert (view.status, view.cancel_reason, view.refund_due) == (
         OrderStatus.CANCELLED, "out of stock", Decimal("20.00")
     )
+
+
+def test_cancelling_twice_with_the_same_reason_stores_one_cancellation(orders_app, paid_id):
+    orders_app.cancel(paid_id, "out of stock: SKU-1")
+    orders_app.cancel(paid_id, "out of stock: SKU-1")
+    assert [r.event_type for r in orders_app.order_history(paid_id)][-2:] == ["Order.Paid", "Order.Cancelled"]
+
+
+def test_cancelling_a_cancelled_order_with_another_reason_raises_and_stores_nothing(orders_app, order_id):
+    orders_app.cancel(order_id, "out of stock: SKU-1")
+    with pytest.raises(InvalidTransitionError, match="can no longer be cancelled"):
+        orders_app.cancel(order_id, "payment declined")
+    view = orders_app.get_order(order_id)
+    assert (view.version, view.cancel_reason) == (2, "out of stock: SKU-1")
 
 
 def test_a_broken_rule_raises_and_stores_nothing(orders_app, confirmed_id):

@@ -1,4 +1,4 @@
-"""The ``Orders`` contract tests of tests/local, run on a PostgreSQL event store.
+"""The ``Orders`` and ``Inventory`` contract tests of tests/local, run on a PostgreSQL event store.
 
 The same test code, not a copy: the modules below import the test functions
 from tests/local, and this conftest gives them a fresh PostgreSQL database
@@ -13,7 +13,12 @@ import pytest
 
 from adapters.config import Settings
 from tests.integration.conftest import PgDatabase
-from tests.local.conftest import open_app, orders_app  # noqa: F401  (the same fixtures)
+from tests.local.conftest import (  # noqa: F401  (the same fixtures)
+    inventory_app,
+    open_app,
+    open_inventory_app,
+    orders_app,
+)
 
 
 @pytest.fixture

@@ -27,3 +27,9 @@ def test_the_kafka_source_is_made_without_connecting():
     system = System(NOWHERE)
     assert system.kafka_source.topic == NOWHERE.topic
     system.close()
+
+
+def test_the_inventory_is_not_opened_before_it_is_used():
+    system = System(NOWHERE)
+    assert "inventory" not in system.__dict__
+    system.close()

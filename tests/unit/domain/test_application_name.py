@@ -1,4 +1,5 @@
 from domain.application import Orders
+from domain.inventory import Inventory
 
 
 def test_a_subclass_of_orders_keeps_the_pinned_application_name():
@@ -7,3 +8,10 @@ def test_a_subclass_of_orders_keeps_the_pinned_application_name():
         pass
 
     assert InstrumentedOrders.name == "Orders"
+
+
+def test_a_subclass_of_inventory_keeps_the_pinned_application_name():
+    class InstrumentedInventory(Inventory):
+        pass
+
+    assert InstrumentedInventory.name == "Inventory"

@@ -19,7 +19,12 @@ from tests.unit.domain.histories import (
     PLACED_ORDER,
     SHIPPED_ORDER,
     TOTAL,
+    cancelled,
 )
+
+
+def cancelled_because(reason):
+    return (Order.Cancelled, {"reason": reason, "refund_due": Decimal("0.00")})
 
 
 def cancel(reason="changed my mind"):
@@ -60,10 +65,30 @@ def test_a_long_cancel_reason_is_cut_to_200_characters():
     given(*PLACED_ORDER).when(cancel("x" * 500)).then((Order.Cancelled, {"reason": "x" * 200}))
 
 
-@pytest.mark.parametrize(
-    "history", [SHIPPED_ORDER, DELIVERED_ORDER, CANCELLED_ORDER], ids=["shipped", "delivered", "cancelled"]
-)
-def test_cannot_cancel_a_shipped_delivered_or_cancelled_order(history):
+@pytest.mark.parametrize("history", [SHIPPED_ORDER, DELIVERED_ORDER], ids=["shipped", "delivered"])
+def test_cannot_cancel_a_shipped_or_delivered_order(history):
     given(*history).when(cancel()).then_error(
         InvalidTransitionError, match="only placed, confirmed or paid orders can"
     )
+
+
+def test_cancelling_a_cancelled_order_again_with_the_same_reason_records_nothing():
+    given(*CANCELLED_ORDER).when(cancel("changed my mind")).then_nothing()
+
+
+def test_cancelling_again_compares_the_reason_as_it_was_recorded():
+    given(placed(), cancelled_because("no reason given")).when(cancel("  ")).then_nothing()
+
+
+def test_cancelling_again_with_a_long_reason_compares_its_first_200_characters():
+    given(placed(), cancelled_because("x" * 200)).when(cancel("x" * 500)).then_nothing()
+
+
+def test_cannot_cancel_a_cancelled_order_again_with_another_reason():
+    given(*CANCELLED_ORDER).when(cancel("out of stock: SKU-1")).then_error(
+        InvalidTransitionError, match=r"is cancelled \(with reason 'changed my mind'\) and can no longer be cancelled"
+    )
+
+
+def test_a_paid_order_cancelled_again_with_the_same_reason_records_no_second_refund():
+    given(*PAID_ORDER, cancelled(TOTAL)).when(cancel()).then_nothing()

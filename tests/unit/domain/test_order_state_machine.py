@@ -28,6 +28,7 @@ from domain.errors import (
     MissingShippingAddressError,
     OrderError,
     PaymentMismatchError,
+    PaymentReferenceConflictError,
 )
 from domain.order import Order
 
@@ -79,6 +80,7 @@ class OrderMachine(RuleBasedStateMachine):
         self.payment_reference: str | None = None
         self.amount_paid: Decimal | None = None
         self.refund_due: Decimal | None = None
+        self.cancel_reason: str | None = None
 
     @property
     def total(self) -> Decimal:
@@ -202,7 +204,12 @@ class OrderMachine(RuleBasedStateMachine):
         if not reference:
             expected = InvalidPaymentReferenceError
         elif self.payment_reference is not None:
-            expected = None if reference == self.payment_reference else DuplicatePaymentError
+            if reference != self.payment_reference:
+                expected = DuplicatePaymentError
+            elif not same_currency or not exact:
+                expected = PaymentReferenceConflictError  # a repeat must match what was recorded
+            else:
+                expected = None
             events = 0
         elif self.status != CONFIRMED:
             expected = InvalidTransitionError
@@ -228,15 +235,21 @@ class OrderMachine(RuleBasedStateMachine):
         if expected is None:
             self.status = DELIVERED
 
-    @rule(now=st.sampled_from([True, False, False]))
-    def cancel(self, now):
+    @rule(now=st.sampled_from([True, False, False]), reason=st.sampled_from(["test", "test", "other"]))
+    def cancel(self, now, reason):
         if not now:
             return  # cancelling ends every sequence early; make it rarer than the rest
-        expected = None if self.status in (PLACED, CONFIRMED, PAID) else InvalidTransitionError
-        self.run(lambda o: o.cancel("test"), expected)
-        if expected is None:
+        events = 1
+        if self.status in (PLACED, CONFIRMED, PAID):
+            expected = None
+        elif self.status == CANCELLED and reason == self.cancel_reason:
+            expected, events = None, 0  # the same cancellation again: a no-op
+        else:
+            expected = InvalidTransitionError
+        self.run(lambda o: o.cancel(reason), expected, events)
+        if expected is None and events:
             self.refund_due = self.amount_paid if self.status == PAID else Decimal(0)
-            self.status = CANCELLED
+            self.status, self.cancel_reason = CANCELLED, reason
 
     @rule()
     def advance(self):

@@ -12,6 +12,7 @@ from domain.errors import (
     InvalidPaymentReferenceError,
     InvalidTransitionError,
     PaymentMismatchError,
+    PaymentReferenceConflictError,
 )
 from domain.order import Order, OrderStatus
 from domain.testing import given
@@ -80,6 +81,37 @@ def test_recording_the_same_payment_again_records_nothing():
 
 def test_recording_the_same_payment_after_cancellation_records_nothing():
     given(*PAID_ORDER, cancelled(TOTAL)).when(pay()).then_nothing()
+
+
+def test_recording_the_same_payment_again_with_an_equal_amount_written_otherwise_records_nothing():
+    given(*PAID_ORDER).when(pay(amount="20", currency="eur")).then_nothing()
+
+
+def test_the_same_reference_with_another_amount_is_refused():
+    given(*PAID_ORDER).when(pay(amount="999.00")).then_error(
+        PaymentReferenceConflictError, match="payment pay-1 was recorded on order .* as 20.00 EUR, not 999.00 EUR"
+    )
+
+
+def test_the_same_reference_with_another_currency_is_refused():
+    given(*PAID_ORDER).when(pay(currency="USD")).then_error(
+        PaymentReferenceConflictError, match="as 20.00 EUR, not 20.00 USD"
+    )
+
+
+def test_the_same_reference_with_another_amount_and_currency_is_refused():
+    # The case from issue 16: 999.00 USD under the reference of a 20.00 EUR payment.
+    given(*PAID_ORDER).when(pay(amount="999.00", currency="USD")).then_error(
+        PaymentReferenceConflictError, match="a repeat must give the same amount and currency"
+    )
+
+
+def test_a_conflicting_repeat_is_a_payment_mismatch():
+    given(*PAID_ORDER).when(pay(amount="1.00")).then_error(PaymentMismatchError)
+
+
+def test_the_same_reference_with_another_amount_after_cancellation_is_refused():
+    given(*PAID_ORDER, cancelled(TOTAL)).when(pay(amount="999.00")).then_error(PaymentReferenceConflictError)
 
 
 def test_a_different_second_payment_is_refused():

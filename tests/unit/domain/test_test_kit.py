@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTransitionError, OrderError
 from domain.order import Order
@@ -86,3 +87,38 @@ def test_reading_the_state_after_a_command_that_raised_unexpectedly_fails():
     outcome = given(placed()).when(lambda order: order.ship("DHL", "1"))
     with pytest.raises(AssertionError, match="the command raised"):
         _ = outcome.state
+
+
+class Counter(Aggregate):
+    """An aggregate other than Order, to show the kit is not tied to one."""
+
+    class Created(Aggregate.Created):
+        start: int
+
+    class Incremented(Aggregate.Event):
+        pass
+
+    def __init__(self, start: int) -> None:
+        self.count = start
+
+    @event(Incremented)
+    def increment(self) -> None:
+        self.count += 1
+
+
+class Unnested(Aggregate.Created):
+    pass
+
+
+def test_given_rebuilds_an_aggregate_of_the_class_its_creation_event_is_nested_in():
+    counter = given((Counter.Created, {"start": 3}), Counter.Incremented).replay()
+    assert (type(counter), counter.count, counter.version) == (Counter, 4, 2)
+
+
+def test_when_and_then_work_on_any_aggregate():
+    given((Counter.Created, {"start": 3})).when(lambda counter: counter.increment()).then(Counter.Incremented)
+
+
+def test_given_refuses_a_creation_event_not_nested_in_an_aggregate():
+    with pytest.raises(TypeError, match="Unnested is not nested in an aggregate class"):
+        given(Unnested)
