@@ -11,7 +11,7 @@ the relay alone open just that part, with the builders this module uses.)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -20,6 +20,8 @@ from adapters.config import Settings
 from adapters.eventstore.source import EmbeddedSource
 from adapters.eventstore.wiring import open_inventory, open_orders
 from adapters.kafka.source import KafkaSource
+from adapters.mail import Mailer, open_mailer
+from adapters.payments import PaymentGateway, open_payment_gateway
 from adapters.registry import discover, discover_reactors
 from adapters.relay.positions import CheckpointStore, open_checkpoints
 from adapters.sql.engines import READ_ONLY, create_read_model_engine
@@ -85,22 +87,33 @@ class System:
         """The event store's log as one partition."""
         return EmbeddedSource(self.orders)
 
+    @cached_property
+    def mailer(self) -> Mailer:
+        """Outgoing mail: SMTP with ``ORDERS_SMTP_URL``, else ``.eml`` files (connects on its first send)."""
+        return open_mailer(self.settings)
+
+    @cached_property
+    def payment_gateway(self) -> PaymentGateway:
+        """The payment gateway (today the simulator, configured by ``ORDERS_PAYMENT_*``)."""
+        return open_payment_gateway(self.settings)
+
     def relay_checkpoints(self) -> CheckpointStore:
         """Where the relay keeps how far it published (its caller closes it)."""
         return open_checkpoints(self.settings)
 
     def close(self) -> None:
-        """Close what was opened (an ``orders`` or ``inventory`` given to the system stays open)."""
-        try:
+        """Close what was opened (an ``orders`` or ``inventory`` given to the system stays open); each part even if another fails."""
+        with ExitStack() as closing:  # closes in reverse: the outside-world ports first, the domain APIs last
+            if "orders" in self.__dict__ and self._given_orders is None:
+                closing.callback(self.orders.close)
+            if "inventory" in self.__dict__ and self._given_inventory is None:
+                closing.callback(self.inventory.close)
             if "read_models" in self.__dict__:
-                self.read_models.dispose()
-        finally:
-            try:
-                if "inventory" in self.__dict__ and self._given_inventory is None:
-                    self.inventory.close()
-            finally:
-                if "orders" in self.__dict__ and self._given_orders is None:
-                    self.orders.close()
+                closing.callback(self.read_models.dispose)
+            if "payment_gateway" in self.__dict__:
+                closing.callback(self.payment_gateway.close)
+            if "mailer" in self.__dict__:
+                closing.callback(self.mailer.close)
 
 
 @contextmanager

@@ -16,8 +16,9 @@ import pytest
 
 from tests.systems import close_all
 
-# The runner tests' projection and its fixtures (settings, orders, migrated).
-pytest_plugins = ["tests.local.projection_kit"]
+# The runner tests' projection and its fixtures (settings, orders, migrated);
+# a real SMTP server that records what it accepts (smtp_server).
+pytest_plugins = ["tests.local.projection_kit", "tests.smtp_server"]
 
 SERVICES_ENV = Path(__file__).resolve().parent.parent / "var" / "services.env"
 

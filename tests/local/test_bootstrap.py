@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from eventsourcing.persistence import ConnectionPoolClosedError
 
 from adapters.bootstrap import open_system
 from adapters.config import Settings
 from adapters.eventstore.wiring import open_inventory, open_orders
+from adapters.mail import Mail
+from tests.smtp_server import RecordingSmtpServer
 
 LINE = [("BOOK-42", 1, "9.90")]
+MAIL = Mail(to="sam@example.com", subject="Placed", text="Thank you.\n", key="notification:e-1:0")
 
 
 def test_the_domain_api_a_system_opened_is_closed_with_it(settings: Settings):
@@ -62,3 +67,17 @@ def test_the_read_model_engine_is_disposed_with_the_system(settings: Settings):
             pass
         assert engine.pool.checkedin() == 1
     assert engine.pool.checkedin() == 0
+
+
+def test_the_mailer_a_system_opened_says_goodbye_to_the_smtp_server_with_it(
+    settings: Settings, smtp_server: RecordingSmtpServer
+):
+    with open_system(replace(settings, smtp_url=smtp_server.url)) as system:
+        system.mailer.send(MAIL)
+    assert (len(smtp_server.received), smtp_server.quits) == (1, 1)
+
+
+def test_without_an_smtp_url_a_system_writes_mail_under_the_mail_dir(settings: Settings, tmp_path):
+    with open_system(replace(settings, mail_dir=str(tmp_path / "out"))) as system:
+        system.mailer.send(MAIL)
+    assert [p.suffix for p in (tmp_path / "out").iterdir()] == [".eml"]

@@ -69,6 +69,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         event_store_url=f"sqlite:///{tmp_path}/events.db",
         read_model_url=f"sqlite:///{tmp_path}/read_models.db",
+        mail_dir=f"{tmp_path}/mail",  # never the working directory's var/mail
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.config import ConfigurationError, Settings, redact
+from adapters.config import ConfigurationError, Settings, SmtpLocation, redact
 from adapters.eventstore.wiring import eventsourcing_env
 
 PG_URL = "postgresql://orders:s3cret@db.example:6543/orderstream"
@@ -42,6 +42,12 @@ def test_settings_read_every_variable():
             "ORDERS_RELAY_POLL_INTERVAL": "0.5",
             "ORDERS_PROJECTIONS": "a:B, ,c:D",
             "ORDERS_REBUILD_PROCESSES": "2",
+            "ORDERS_SMTP_URL": " smtp://mail.example:2525 ",
+            "ORDERS_MAIL_FROM": "Shop <shop@example.com>",
+            "ORDERS_MAIL_DIR": "/srv/mail",
+            "ORDERS_PAYMENT_DECLINE_RATE": "0.25",
+            "ORDERS_PAYMENT_SEED": "42",
+            "ORDERS_PAYMENT_LATENCY_MS": "30",
         }
     )
     assert settings == Settings(
@@ -54,6 +60,12 @@ def test_settings_read_every_variable():
         relay_poll_interval=0.5,
         extra_projections=("a:B", "c:D"),
         rebuild_processes=2,
+        smtp_url="smtp://mail.example:2525",
+        mail_from="Shop <shop@example.com>",
+        mail_dir="/srv/mail",
+        payment_decline_rate=0.25,
+        payment_seed=42,
+        payment_latency_ms=30,
     )
 
 
@@ -138,3 +150,61 @@ def test_the_postgres_event_store_env_points_eventsourcing_at_the_url():
         "POSTGRES_PASSWORD": "s3cret",
         "POSTGRES_DBNAME": "orderstream",
     }
+
+
+def test_mail_defaults_to_files_under_var_mail_from_an_invalid_domain():
+    settings = Settings.from_env({})
+    assert (settings.smtp, settings.mail_dir, settings.mail_sender) == (
+        None, "var/mail", "orders@orderstream.invalid"
+    )
+
+
+def test_the_payment_simulator_defaults():
+    settings = Settings.from_env({})
+    assert (settings.payment_decline_rate, settings.payment_seed, settings.payment_latency_ms) == (0.1, 7, 0)
+
+
+@pytest.mark.parametrize(
+    "url, location",
+    [
+        ("smtp://127.0.0.1:2525", SmtpLocation("plain", "127.0.0.1", 2525, "", "")),
+        ("smtp://mail.example", SmtpLocation("plain", "mail.example", 25, "", "")),
+        ("smtp+starttls://me:p%40ss@mail.example", SmtpLocation("starttls", "mail.example", 587, "me", "p@ss")),
+        ("smtps://me:pw@mail.example:4650", SmtpLocation("tls", "mail.example", 4650, "me", "pw")),
+    ],
+)
+def test_an_smtp_url_gives_its_location(url, location):
+    assert Settings.from_env({"ORDERS_SMTP_URL": url}).smtp == location
+
+
+@pytest.mark.parametrize("url", ["http://mail.example", "smtp://", "smtp://mail.example/path", "smtp://h:port"])
+def test_an_unsupported_smtp_url_is_refused_in_one_line(url):
+    with pytest.raises(ConfigurationError, match=r"^ORDERS_SMTP_URL .* use smtp://HOST:PORT[^\n]*$"):
+        Settings.from_env({"ORDERS_SMTP_URL": url})
+
+
+def test_an_smtp_password_in_clear_is_refused_without_showing_it():
+    with pytest.raises(ConfigurationError, match="would send its password in clear") as raised:
+        Settings.from_env({"ORDERS_SMTP_URL": "smtp://me:s3cret@mail.example"})
+    assert "s3cret" not in str(raised.value)
+
+
+@pytest.mark.parametrize("value", ["orders", "a@b, c@d", "Orders <orders@>", "orders at example.com"])
+def test_a_mail_from_that_is_not_one_address_is_refused(value):
+    with pytest.raises(ConfigurationError, match="ORDERS_MAIL_FROM=.* is not one mail address"):
+        Settings.from_env({"ORDERS_MAIL_FROM": value})
+
+
+@pytest.mark.parametrize(
+    "value, message", [("often", "not a number"), ("1.5", "between 0 and 1"), ("-0.1", "between 0 and 1")]
+)
+def test_a_bad_decline_rate_is_refused(value, message):
+    with pytest.raises(ConfigurationError, match=f"ORDERS_PAYMENT_DECLINE_RATE=.*{message}"):
+        Settings.from_env({"ORDERS_PAYMENT_DECLINE_RATE": value})
+
+
+@pytest.mark.parametrize("key", ["ORDERS_PAYMENT_SEED", "ORDERS_PAYMENT_LATENCY_MS"])
+@pytest.mark.parametrize("value, message", [("1.5", "not a whole number"), ("-1", "at least 0")])
+def test_a_bad_payment_seed_or_latency_is_refused(key, value, message):
+    with pytest.raises(ConfigurationError, match=f"{key}=.*{message}"):
+        Settings.from_env({key: value})
