@@ -102,7 +102,7 @@ class System:
         return open_checkpoints(self.settings)
 
     def close(self) -> None:
-        """Close what was opened (an ``orders`` or ``inventory`` given to the system stays open); each part even if another fails."""
+        """Close what was opened, each part even if another fails (an ``orders`` or ``inventory`` given stays open)."""
         with ExitStack() as closing:  # closes in reverse: the outside-world ports first, the domain APIs last
             if "orders" in self.__dict__ and self._given_orders is None:
                 closing.callback(self.orders.close)

@@ -19,6 +19,7 @@ from adapters.cli import demo as _demo  # noqa: F401,E402
 # Importing the command modules registers their commands on ``app``.
 from adapters.cli import orders as _orders  # noqa: F401,E402
 from adapters.cli import projections as _projections  # noqa: F401,E402
+from adapters.cli import reactors as _reactors  # noqa: F401,E402
 from adapters.cli import relay as _relay  # noqa: F401,E402
 from adapters.cli import stock as _stock  # noqa: F401,E402
 from adapters.cli import views as _views  # noqa: F401,E402
