@@ -83,6 +83,9 @@ class Delivery:
             return f"reserved {', '.join(f'{q} x {sku}' for sku, q in sorted(reservation.lines.items()))}"
         reason = f"out of stock: {reservation.short_sku}"
         view = self._orders().get_order(order_id)
+        if view.status is OrderStatus.CANCELLED:
+            # Cancelled meanwhile (by the customer, or short of another SKU): nothing left to do.
+            return f"{reason}; order cancelled already ({view.cancel_reason})"
         if view.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
             return f"{reason}; order {view.status.value} already, not cancelled"
         self._orders().cancel(order_id, reason)

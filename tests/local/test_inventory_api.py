@@ -88,6 +88,12 @@ def test_inventory_events_never_reach_the_orders_notification_log(orders_app, st
     assert [(n.originator_id, n.topic) for n in notifications] == [(order_id, "Order.Placed")]
 
 
+
+def test_a_stock_loaded_before_sees_what_another_inventory_recorded_since(stocked, open_inventory_app):
+    assert stocked.stock("BOOK-42").reserved == 0  # loaded (and kept) by this inventory
+    open_inventory_app().reserve_for_order(ORDER_1, [("BOOK-42", 2)])
+    assert (stocked.stock("BOOK-42").reserved, stocked.stock("BOOK-42").available) == (2, 3)
+
 # ---- reserve_for_order ----------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from adapters.reactors.delivery import delivery_for
 from adapters.reactors.run import replay, run_reactors, start
 from domain.order import OrderStatus
 from reactors import BUILT_IN
-from reactors.builtin.inventory import InventoryReactor
+from reactors.builtin.inventory import InventoryReactor, reserve
 from tests.reactor_day import expected, place_orders, restock
 from tests.systems import migrate
 
@@ -76,3 +76,13 @@ def test_a_replay_of_the_inventory_reactor_changes_no_stock_and_sends_nothing(sy
     run_reactors(system, delivery_for(system), until_caught_up=True)
     assert {sku: system.inventory.stock(sku) for sku in day.catalogue} == before
     assert sorted(Path(system.settings.mail_dir).glob("*.eml")) == mails
+
+
+def test_a_short_reservation_for_an_order_cancelled_meanwhile_leaves_its_cancellation(system: System):
+    system.inventory.restock("ITEM-00", 1)
+    order_id = system.orders.place_order("customer-1", [("ITEM-00", 2, "5.00")], currency="EUR")
+    system.orders.cancel(order_id, "changed my mind")
+    outcome = delivery_for(system)("inventory:e:0", reserve(str(order_id), [("ITEM-00", 2)]))
+    assert outcome == "out of stock: ITEM-00; order cancelled already (changed my mind)"
+    assert system.orders.get_order(order_id).cancel_reason == "changed my mind"
+    assert system.inventory.stock("ITEM-00").reserved == 0

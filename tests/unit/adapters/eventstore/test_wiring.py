@@ -38,3 +38,14 @@ def test_the_orders_env_on_sqlite_keeps_eventsourcing_s_table(monkeypatch):
     monkeypatch.setattr("pathlib.Path.mkdir", lambda *args, **kwargs: None)
     env = eventsourcing_env(SQLITE_ANYWHERE)
     assert "APPLICATION_RECORDER_TOPIC" not in env and "ORDERS_APPLICATION_RECORDER_TOPIC" not in env
+
+
+def test_the_inventory_env_caches_stocks_fast_forwarded_on_each_load():
+    env = eventsourcing_env(Settings(event_store_url=PG_URL), "Inventory")
+    assert int(env["INVENTORY_AGGREGATE_CACHE_MAXSIZE"]) > 0
+    assert env["INVENTORY_AGGREGATE_CACHE_FASTFORWARD"] == "y"
+
+
+def test_the_orders_env_caches_no_aggregates():
+    env = eventsourcing_env(Settings(event_store_url=PG_URL))
+    assert "AGGREGATE_CACHE_MAXSIZE" not in env and "ORDERS_AGGREGATE_CACHE_MAXSIZE" not in env
