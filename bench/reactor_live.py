@@ -41,10 +41,13 @@ process on the machine as "other").
 The measured ``--seconds`` follow ``--warm-up`` seconds of the same load (as
 in live_latency.py); the effects of the warm-up are awaited before the
 measured window starts (up to ``--patience`` seconds). ``--no-projection``
-runs without the order_summary runner and its poller.
+runs without the order_summary runner and its poller; ``--no-poller`` runs the
+runner but not the poller (no order_summary figure then; the poller and its
+PostgreSQL backend used 0.05-0.07 cores).
 
     .venv/bin/python bench/reactor_live.py --reactor notification|inventory [--rate 200]
-        [--seconds 20] [--threads 6] [--warm-up 15] [--skus 1] [--no-projection] [--patience 120]
+        [--seconds 20] [--threads 6] [--warm-up 15] [--skus 1] [--no-projection | --no-poller]
+        [--patience 120]
 """
 
 from __future__ import annotations
@@ -411,7 +414,7 @@ def measure(settings: Settings, args: argparse.Namespace, workdir: Path) -> dict
         procs[name] = subprocess.Popen([ORDERS_CLI, *command], env=env, stdout=logs[name], stderr=logs[name], cwd=ROOT)
         return procs[name]
 
-    poller = Poller(settings.read_model_url) if args.projection else None
+    poller = Poller(settings.read_model_url) if args.projection and args.poll else None
     watched = Watched(args.reactor, settings.read_model_url, smtp)
     phases: dict[str, Any] = {}
     try:
@@ -420,8 +423,9 @@ def measure(settings: Settings, args: argparse.Namespace, workdir: Path) -> dict
             wait_for_new_topic(settings.kafka_bootstrap, settings.topic, timeout=60, creator=relay)
         except RuntimeError as e:
             raise RuntimeError(f"{e}; the relay's log: {logs['relay'].name}") from None
-        if poller is not None:
+        if args.projection:
             spawn("runner", "projections", "run", "order_summary")
+        if poller is not None:
             poller.start()
         spawn("reactor", "reactors", "run", args.reactor)
         # A new reactor starts at the head: wait until it has, so that the first order is after its start.
@@ -505,6 +509,9 @@ def main() -> None:
         dest="projection",
         action="store_false",
         help="without the order_summary runner and its poller",
+    )
+    parser.add_argument(
+        "--no-poller", dest="poll", action="store_false", help="run the order_summary runner, but do not poll it"
     )
     parser.add_argument("--patience", type=float, default=120, help="seconds to wait for a phase's effects")
     parser.add_argument("--smtp-server", type=int, help=argparse.SUPPRESS)
