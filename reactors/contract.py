@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from domain.records import EventRecord
@@ -46,7 +46,9 @@ class Effect:
     kind: ClassVar[str]
 
     def payload(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: it deep-copies every value, which cost as much
+        # as the JSON encoding itself in a replay recording ~10^5 effects.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)

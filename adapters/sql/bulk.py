@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    Column,
     Connection,
     Table,
 )
@@ -26,7 +27,7 @@ UPSERT_CHUNK = 10_000
 
 @dataclass(frozen=True)
 class BulkUpsert:
-    """A driver-level upsert of a table's rows: SQL, the column names and their bind conversions."""
+    """A driver-level upsert (or insert of new rows): SQL, the column names and their bind conversions."""
 
     sql: str
     names: tuple[str, ...]
@@ -41,11 +42,25 @@ class BulkUpsert:
             tuples = [getter(row) for row in rows] if len(names) > 1 else [(getter(row),) for row in rows]
         except KeyError:
             tuples = [tuple(row.get(name) for name in names) for row in rows]
+        return self.columns_of_tuples(tuples)
+
+    def columns_of_tuples(self, tuples: list[tuple[Any, ...]]) -> list[list[Any]]:
+        """One list of values per column (bind conversions applied), from rows given as tuples in ``names`` order."""
         # Every tuple has len(names) values by construction: no per-row strict check.
         columns = [list(column) for column in zip(*tuples, strict=False)]
         for index, process in self.processors:
             columns[index] = [process(value) for value in columns[index]]
         return columns
+
+    def write(self, conn: Connection, columns: list[list[Any]]) -> None:
+        """Run the statement for these rows (:meth:`columns_of`) in ``conn``'s transaction."""
+        if self.arrays:
+            # PostgreSQL: one statement, every column as one array unnested
+            # server side (executemany would send one statement per row).
+            conn.exec_driver_sql(self.sql, tuple(columns))
+        else:
+            # Every column holds as many values by construction.
+            conn.exec_driver_sql(self.sql, list(zip(*columns, strict=False)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -63,12 +78,32 @@ def bulk_upsert(dialect: Any, table: Table) -> BulkUpsert:
     columns = list(table.columns)
     pk = [c.name for c in table.primary_key.columns]
     others = [c.name for c in columns if c.name not in pk]
-    postgres = dialect.name == "postgresql"
     if others:
-        excluded = "EXCLUDED" if postgres else "excluded"
+        excluded = "EXCLUDED" if dialect.name == "postgresql" else "excluded"
         action = "DO UPDATE SET " + ", ".join(f"{q(n)} = {excluded}.{q(n)}" for n in others)
     else:
         action = "DO NOTHING"
+    return _bulk_insert(dialect, table, columns, pk, action)
+
+
+@functools.lru_cache(maxsize=64)
+def bulk_insert_new(dialect: Any, table: Table, names: tuple[str, ...], unique: tuple[str, ...]) -> BulkUpsert:
+    """INSERT of the columns ``names`` ... ON CONFLICT (``unique``) DO NOTHING, for the DBAPI directly.
+
+    As :func:`bulk_upsert` (bind conversions, binary arrays on PostgreSQL),
+    for rows of which those already stored (by the ``unique`` columns) are
+    left as they are; the columns not named take their defaults. Rows are
+    inserted in the order given (PostgreSQL's ``unnest`` yields the array in
+    order), so an autoincrement key numbers them in that order.
+    """
+    return _bulk_insert(dialect, table, [table.c[n] for n in names], list(unique), "DO NOTHING")
+
+
+def _bulk_insert(
+    dialect: Any, table: Table, columns: list[Column[Any]], conflict: list[str], action: str
+) -> BulkUpsert:
+    q = dialect.identifier_preparer.quote
+    postgres = dialect.name == "postgresql"
     if postgres:
         arrays = ", ".join(f"CAST(%b AS {c.type.compile(dialect=dialect)}[])" for c in columns)
         source = f"SELECT * FROM unnest({arrays})"
@@ -76,7 +111,7 @@ def bulk_upsert(dialect: Any, table: Table) -> BulkUpsert:
         source = f"VALUES ({', '.join('?' for _ in columns)})"
     sql = (
         f"INSERT INTO {q(table.name)} ({', '.join(q(c.name) for c in columns)}) "
-        f"{source} ON CONFLICT ({', '.join(q(n) for n in pk)}) {action}"
+        f"{source} ON CONFLICT ({', '.join(q(n) for n in conflict)}) {action}"
     )
     processors = tuple(
         (i, process)

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import Connection, and_, exists, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
+from adapters.sql.bulk import UPSERT_CHUNK, bulk_insert_new, chunks
 from adapters.sql.schema import EffectStatus, reactor_effects, reactor_live_from
 from adapters.sql.state import now
 
@@ -48,30 +48,41 @@ class ClaimedEffect(NamedTuple):
     attempts: int
 
 
+RECORDED_COLUMNS = (
+    "key",
+    "reactor",
+    "kind",
+    "payload",
+    "status",
+    "event_id",
+    "aggregate_id",
+    "source_partition",
+    "source_offset",
+    "attempts",
+    "created_at",
+    "next_attempt_at",
+)
+
+
 def record_effects(conn: Connection, effects: Sequence[RecordedEffect]) -> None:
-    """Record ``effects``; a key already recorded keeps its record (nothing happens)."""
+    """Record ``effects``, numbered in the order given; a key already recorded keeps its record (nothing happens).
+
+    At the driver level (``adapters.sql.bulk``), in chunks: a replay records
+    ~10^5 effects per flush, and SQLAlchemy's per-row parameter processing
+    was a third of recording's cost (docs/benchmarks.md#reactor-replay).
+    """
     if not effects:
         return
     stamp = now()
-    rows = [
-        {
-            "key": e.key,
-            "reactor": e.reactor,
-            "kind": e.kind,
-            "payload": e.payload,
-            "status": e.status,
-            "event_id": e.event_id,
-            "aggregate_id": e.aggregate_id,
-            "source_partition": e.partition,
-            "source_offset": e.offset,
-            "attempts": 0,
-            "created_at": stamp,
-            "next_attempt_at": stamp,
-        }
-        for e in effects
-    ]
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(dialect_insert(reactor_effects).on_conflict_do_nothing(index_elements=["key"]), rows)
+    bulk = bulk_insert_new(conn.dialect, reactor_effects, RECORDED_COLUMNS, ("key",))
+    for chunk in chunks(list(effects), UPSERT_CHUNK):
+        rows = [
+            # In RECORDED_COLUMNS order; attempts 0, created and due now.
+            (e.key, e.reactor, e.kind, e.payload, str(e.status), e.event_id, e.aggregate_id, e.partition, e.offset,
+             0, stamp, stamp)  # fmt: skip
+            for e in chunk
+        ]
+        bulk.write(conn, bulk.columns_of_tuples(rows))
 
 
 def read_live_from(conn: Connection, reactor: str) -> dict[int, int] | None:

@@ -126,15 +126,7 @@ class SqlRows(RowCache):
             # Chunks of UPSERT_CHUNK rows: a rebuild's flush of ~10^5 rows
             # would otherwise convert them all at once (memory).
             for chunk in chunks(upserts, UPSERT_CHUNK):
-                columns = bulk.columns_of(chunk)
-                if bulk.arrays:
-                    # PostgreSQL: one statement per chunk, every column as one
-                    # array unnested server side (executemany would send one
-                    # statement per row).
-                    self.conn.exec_driver_sql(bulk.sql, tuple(columns))
-                else:
-                    # Every column holds len(chunk) values by construction.
-                    self.conn.exec_driver_sql(bulk.sql, list(zip(*columns, strict=False)))
+                bulk.write(self.conn, bulk.columns_of(chunk))
             written += len(upserts)
             if deletes:
                 pk = list(physical.primary_key.columns)

@@ -115,6 +115,21 @@ def test_an_effect_is_recorded_as_json_and_read_back_equal(effect: Effect):
     assert effect_from_json(effect.kind, effect_json(effect)) == effect
 
 
+def test_an_effect_is_recorded_as_compact_json_with_sorted_keys():
+    command = Command(target="inventory", action="reserve", args={"order_id": ORDER_A, "lines": [("SKU-2", 1)]})
+    assert effect_json(command) == (
+        '{"action":"reserve","args":{"lines":[["SKU-2",1]],"order_id":"%s"},"target":"inventory"}' % ORDER_A
+    )
+
+
+def test_an_effects_payload_is_its_fields():
+    assert Email(to="c-1@example.invalid", subject="Hi", body="Hello").payload() == {
+        "to": "c-1@example.invalid",
+        "subject": "Hi",
+        "body": "Hello",
+    }
+
+
 def test_an_effect_of_an_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="unknown effect kind 'fax'"):
         effect_from_json("fax", "{}")
