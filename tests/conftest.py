@@ -9,6 +9,7 @@ already set in the environment win over the file.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -50,3 +51,16 @@ def _close_systems():
     """Close every System a test opened through ``tests.systems.system_for``."""
     yield
     close_all()
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_before():
+    """A command run in-process configures logging for its process (adapters.cli.logs); undo it after the test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in ("adapters", "aiokafka")}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, previous in levels.items():
+        logging.getLogger(name).setLevel(previous)
